@@ -1,0 +1,66 @@
+"""daal4py conversion of a trained booster, and the parity check against XGBoost's own predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+
+PARITY_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How closely the daal4py model reproduces XGBoost on the same rows."""
+
+    max_abs_diff: float
+    label_agreement: float
+    rows: int
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the parity meets the publishing bar."""
+        return self.max_abs_diff <= PARITY_TOLERANCE and self.label_agreement == 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the manifest form."""
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "label_agreement": self.label_agreement,
+            "rows": self.rows,
+            "tolerance": PARITY_TOLERANCE,
+        }
+
+
+def convert(booster: xgb.Booster) -> Any:
+    """Return the daal4py model (`daal4py.mb.GBTDAALModel`) built from an XGBoost booster."""
+    import daal4py
+
+    return daal4py.mb.convert_model(booster)
+
+
+def labels_of(task: str, outputs: np.ndarray) -> np.ndarray:
+    """Return class indices (or the values themselves, for regression) from model outputs."""
+    if task == "binary":
+        return (outputs >= 0.5).astype(np.int64)
+    if task == "multiclass":
+        return outputs.argmax(axis=1)
+    return outputs
+
+
+def parity(task: str, reference: np.ndarray, candidate: np.ndarray) -> Parity:
+    """Compare XGBoost's outputs (`reference`) with daal4py's (`candidate`) on the same rows."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        return Parity(max_abs_diff=float("inf"), label_agreement=0.0, rows=len(reference))
+    diff = float(np.max(np.abs(reference - candidate))) if reference.size else 0.0
+    if task == "regression":
+        agreement = 1.0
+    else:
+        agreement = float(np.mean(labels_of(task, reference) == labels_of(task, candidate))) if len(reference) else 1.0
+    return Parity(max_abs_diff=diff, label_agreement=agreement, rows=len(reference))

@@ -1,0 +1,93 @@
+"""`Predictor`: loads a verified bundle once and answers `predict(records)`; no web framework in sight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from model.backends import BACKENDS, make_backend
+from model.bundle import LATEST, MODEL_FILE, PREPROCESSOR_FILE, Bundle, load_bundle
+from model.errors import UserError, ValidationError
+from model.hardware import allowed_cpus
+from model.preprocess import Preprocessor
+from model.store import open_store
+
+
+class Predictor:
+    """A loaded model: schema, preprocessor and an inference backend built once, at load time."""
+
+    def __init__(self, bundle: Bundle, backend: str = "daal4py", threads: int | None = None) -> None:
+        import xgboost as xgb
+
+        if backend not in BACKENDS:
+            raise UserError(f"unknown backend {backend!r} (expected one of {list(BACKENDS)})")
+        self.bundle = bundle
+        self.name = bundle.name
+        self.version = bundle.version
+        self.task = bundle.task
+        self.schema = bundle.schema
+        self.classes = list(self.schema.target.classes)
+        self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
+        self.threads = threads or allowed_cpus()
+        booster = xgb.Booster()
+        booster.load_model(bytearray(bundle.files[MODEL_FILE]))
+        booster.set_param({"nthread": self.threads})
+        if backend == "daal4py":
+            import daal4py
+
+            daal4py.daalinit(self.threads)
+        n_classes = len(self.classes) if self.task == "multiclass" else 2
+        self.backend = make_backend(backend, booster, self.task, n_classes)
+        self.backend_name = backend
+
+    @classmethod
+    def load(
+        cls, store_uri: str, name: str, version: str = LATEST, backend: str = "daal4py", threads: int | None = None
+    ) -> Predictor:
+        """Load and verify a bundle from a store URI and build a Predictor on it."""
+        return cls(load_bundle(open_store(store_uri), name, version), backend=backend, threads=threads)
+
+    def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
+        """Return one result per row for a list of dicts, a DataFrame, or an already-encoded matrix.
+
+        Binary: `{"label", "probability"}` (probability of the positive class); multiclass:
+        `{"label", "probabilities": {class: p}}`; regression: `{"value"}`.
+        """
+        if isinstance(records, list):
+            x = self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
+        elif isinstance(records, np.ndarray):
+            x = self._check_matrix(records)
+        else:
+            x = self.preprocessor.transform_frame(records)
+        return self.format(self.backend.outputs(x))
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """Return the backend's raw outputs for an encoded matrix."""
+        return self.backend.outputs(self._check_matrix(x))
+
+    def format(self, outputs: np.ndarray) -> list[dict[str, Any]]:
+        """Shape raw outputs into per-row result dicts."""
+        if self.task == "binary":
+            negative, positive = self.classes
+            return [
+                {"label": positive if p >= 0.5 else negative, "probability": p} for p in outputs.astype(float).tolist()
+            ]
+        if self.task == "multiclass":
+            classes = self.classes
+            rows = outputs.astype(float).tolist()
+            return [
+                {
+                    "label": classes[max(range(len(row)), key=row.__getitem__)],
+                    "probabilities": dict(zip(classes, row, strict=True)),
+                }
+                for row in rows
+            ]
+        return [{"value": v} for v in outputs.astype(float).tolist()]
+
+    def _check_matrix(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.preprocessor.n_columns:
+            raise ValidationError(
+                f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {x.shape}"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)

@@ -1,0 +1,280 @@
+"""The fitted preprocessing that turns records into the model's float32 matrix, and back into JSON.
+
+Numeric features become one float32 column each (NaN for missing). Categorical features become
+one-hot columns, one per category seen in the training split, in schema order; a missing, unknown
+or never-trained category is NaN in all of that feature's columns, so XGBoost's learned default
+direction handles it. Two paths produce the same matrix: `transform_frame` (vectorised, for files
+and batches) and `transform_records` (a plain loop over dicts, for the single-row request path).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from model.errors import SchemaError, ValidationError
+from model.schema import CategoricalFeature, Feature, NumericFeature, Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT_VERSION = 1
+MAX_DETAILS = 50
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one feature lands in the output row, compiled once for the records loop."""
+
+    name: str
+    numeric: bool
+    column: int
+    lo: float
+    hi: float
+    nullable: bool
+    columns: dict[str, int]
+    all_columns: tuple[int, ...]
+    known: frozenset[str]
+    unknown_is_error: bool
+
+
+class Preprocessor:
+    """Validates records against the schema's features and encodes them as a float32 matrix."""
+
+    def __init__(self, features: tuple[Feature, ...], trained_categories: dict[str, list[str]]) -> None:
+        self.features = features
+        self.trained_categories = trained_categories
+        self.columns: list[str] = []
+        self._slots: list[_Slot] = []
+        for feature in features:
+            if isinstance(feature, NumericFeature):
+                self._slots.append(
+                    _Slot(
+                        feature.name,
+                        True,
+                        len(self.columns),
+                        -math.inf if feature.min is None else feature.min,
+                        math.inf if feature.max is None else feature.max,
+                        feature.nullable,
+                        {},
+                        (),
+                        frozenset(),
+                        False,
+                    )
+                )
+                self.columns.append(feature.name)
+            else:
+                cats = trained_categories.get(feature.name, [])
+                columns = {cat: len(self.columns) + i for i, cat in enumerate(cats)}
+                self._slots.append(
+                    _Slot(
+                        feature.name,
+                        False,
+                        -1,
+                        0.0,
+                        0.0,
+                        feature.nullable,
+                        columns,
+                        tuple(columns.values()),
+                        frozenset(feature.categories),
+                        feature.on_unknown == "error",
+                    )
+                )
+                self.columns.extend(f"{feature.name}={cat}" for cat in cats)
+        self._names = frozenset(f.name for f in features)
+        self._template = [0.0] * len(self.columns)
+
+    @property
+    def n_columns(self) -> int:
+        """Return the width of the encoded matrix."""
+        return len(self.columns)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, schema: Schema) -> Preprocessor:
+        """Fit on the training split: record which categories each categorical feature shows there."""
+        trained: dict[str, list[str]] = {}
+        for feature in schema.features:
+            if isinstance(feature, CategoricalFeature):
+                present = set(frame[feature.name].dropna().astype(str)) if feature.name in frame else set()
+                trained[feature.name] = [c for c in feature.categories if c in present]
+        return cls(schema.features, trained)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form stored as `preprocessor.json`."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "features": [f.to_dict() for f in self.features],
+            "trained_categories": self.trained_categories,
+            "columns": self.columns,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Preprocessor:
+        """Rebuild from `to_dict` output, checking that the stored column order still matches."""
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise SchemaError(f"preprocessor.json: unsupported format_version {raw.get('format_version')!r}")
+        schema = Schema.from_dict(
+            {"target": {"name": "\0target", "task": "regression"}, "features": raw["features"]},
+            source="preprocessor.json",
+        )
+        pre = cls(schema.features, {k: list(v) for k, v in raw["trained_categories"].items()})
+        if pre.columns != raw["columns"]:
+            raise SchemaError("preprocessor.json: stored columns do not match the features")
+        return pre
+
+    def transform_records(self, records: list[Any], ignore_unknown: bool = False) -> np.ndarray:
+        """Validate and encode a list of dicts; raise `ValidationError` listing every row/field problem."""
+        rows: list[list[float]] = []
+        problems: list[dict[str, Any]] = []
+        names = self._names
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                problems.append({"row": i, "field": None, "problem": f"expected an object, got {_kind(record)}"})
+                continue
+            row = self._template.copy()
+            for slot in self._slots:
+                value = record.get(slot.name)
+                if slot.numeric:
+                    if value is None:
+                        if slot.nullable:
+                            row[slot.column] = NAN
+                        else:
+                            problems.append(_problem(i, slot.name, "required, got " + _missing(record, slot.name)))
+                    elif type(value) is float or type(value) is int or _is_number(value):
+                        value = float(value)
+                        if value != value or value in (math.inf, -math.inf):
+                            problems.append(_problem(i, slot.name, f"expected a finite number, got {value!r}"))
+                        elif value < slot.lo or value > slot.hi:
+                            problems.append(_problem(i, slot.name, _range(value, slot)))
+                        else:
+                            row[slot.column] = value
+                    else:
+                        problems.append(_problem(i, slot.name, f"expected a number, got {_show(value)}"))
+                    continue
+                if value is None:
+                    if not slot.nullable:
+                        problems.append(_problem(i, slot.name, "required, got " + _missing(record, slot.name)))
+                    for col in slot.all_columns:
+                        row[col] = NAN
+                    continue
+                if type(value) is not str:
+                    if type(value) is int:
+                        value = str(value)
+                    else:
+                        problems.append(_problem(i, slot.name, f"expected a string category, got {_show(value)}"))
+                        continue
+                hit = slot.columns.get(value)
+                if hit is not None:
+                    row[hit] = 1.0
+                    continue
+                if slot.unknown_is_error and value not in slot.known:
+                    problems.append(_problem(i, slot.name, f"unknown category {value!r}"))
+                for col in slot.all_columns:
+                    row[col] = NAN
+            if not ignore_unknown and not names.issuperset(record):
+                problems.extend(_problem(i, str(key), "unknown feature") for key in record if key not in names)
+            rows.append(row)
+            if len(problems) >= MAX_DETAILS:
+                break
+        if problems:
+            raise ValidationError(_summary(problems), details=problems[:MAX_DETAILS])
+        return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
+
+    def transform_frame(self, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
+        """Validate and encode a DataFrame (vectorised); raise `ValidationError` naming column, row and value."""
+        import pandas as pd
+
+        out = np.zeros((len(frame), len(self.columns)), dtype=np.float32)
+        problems: list[dict[str, Any]] = []
+        for slot in self._slots:
+            if slot.name not in frame.columns:
+                if not slot.nullable:
+                    problems.append({"row": None, "field": slot.name, "problem": "required column is missing"})
+                elif slot.numeric:
+                    out[:, slot.column] = np.nan
+                else:
+                    out[:, list(slot.all_columns)] = np.nan
+                continue
+            series = frame[slot.name]
+            missing = series.isna().to_numpy()
+            if missing.any() and not slot.nullable:
+                problems.append(_problem(int(np.argmax(missing)), slot.name, "required, got a missing value"))
+            if slot.numeric:
+                if pd.api.types.is_bool_dtype(series):
+                    problems.append(_problem(0, slot.name, f"expected a number, got {_show(series.iloc[0])}"))
+                    continue
+                numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                bad = np.isnan(numbers) & ~missing
+                if bad.any():
+                    row = int(np.argmax(bad))
+                    problems.append(_problem(row, slot.name, f"expected a number, got {_show(series.iloc[row])}"))
+                    continue
+                with np.errstate(invalid="ignore"):
+                    out_of_range = ~np.isnan(numbers) & ((numbers < slot.lo) | (numbers > slot.hi))
+                    out_of_range |= np.isinf(numbers)
+                if out_of_range.any():
+                    row = int(np.argmax(out_of_range))
+                    problems.append(_problem(row, slot.name, _range(numbers[row], slot)))
+                    continue
+                out[:, slot.column] = numbers
+                continue
+            text = series.astype(str).to_numpy(dtype=object)
+            encoded = np.zeros((len(frame), len(slot.all_columns)), dtype=np.float32)
+            known = np.zeros(len(frame), dtype=bool)
+            for j, cat in enumerate(slot.columns):
+                hit = text == cat
+                encoded[hit, j] = 1.0
+                known |= hit
+            unknown = ~known & ~missing
+            if slot.unknown_is_error and unknown.any():
+                unseen = unknown & ~np.isin(text, list(slot.known))
+                if unseen.any():
+                    row = int(np.argmax(unseen))
+                    problems.append(_problem(row, slot.name, f"unknown category {text[row]!r}"))
+                    continue
+            encoded[~known] = np.nan
+            out[:, list(slot.all_columns)] = encoded
+        if problems:
+            raise ValidationError(f"{source}: {_summary(problems)}", details=problems)
+        return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _problem(row: int, field: str, problem: str) -> dict[str, Any]:
+    return {"row": row, "field": field, "problem": problem}
+
+
+def _summary(problems: list[dict[str, Any]]) -> str:
+    first = problems[0]
+    where = f"row {first['row']}, " if first["row"] is not None else ""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    field = f"field {first['field']!r}: " if first["field"] else ""
+    return f"{where}{field}{first['problem']}{more}"
+
+
+def _range(value: float, slot: _Slot) -> str:
+    return f"{value!r} is outside the allowed range [{slot.lo}, {slot.hi}]"
+
+
+def _missing(record: dict[str, Any], name: str) -> str:
+    return "null" if name in record else "nothing (field absent)"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return _kind(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

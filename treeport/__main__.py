@@ -1,0 +1,5 @@
+"""`python -m treeport`."""
+
+from treeport.cli import run
+
+run()

@@ -1,0 +1,263 @@
+"""The `treeport` command line.
+
+Exit codes: 0 ok; 2 user error (bad arguments, data or schema: the message names the file, column
+and value); 3 model rejected by the quality gate or the parity check; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from model.errors import DataError, TreeportError, UserError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USER_ERROR = 2
+STORE_ENV = "TREEPORT_MODEL_STORE"
+
+
+def default_store() -> str:
+    """Return the store URI: `$TREEPORT_MODEL_STORE`, else `./models` under the working directory."""
+    return os.environ.get(STORE_ENV) or (Path.cwd() / "models").as_uri()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for every subcommand."""
+    from model.data import DEFAULT_ROWS, DEFAULT_SEED
+    from model.pipeline import DEFAULT_NAME
+
+    parser = argparse.ArgumentParser(
+        prog="treeport", description="Train, verify and serve XGBoost models with daal4py."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def store_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store",
+            default=None,
+            help=f"model store URI: file:///abs/path or s3://bucket/prefix (default ${STORE_ENV} or ./models)",
+        )
+
+    train = sub.add_parser("train", help="train, gate, convert and publish a model bundle")
+    train.add_argument("--data", help="CSV or Parquet path or s3:// URI (default: the synthetic credit-risk set)")
+    schema = train.add_mutually_exclusive_group()
+    schema.add_argument("--schema", help="schema YAML file")
+    schema.add_argument("--target", help="target column (schema inferred from the data)")
+    train.add_argument("--positive-class", help="positive class of a binary target")
+    train.add_argument("--task", choices=("binary", "multiclass", "regression"), help="override the inferred task")
+    store_arg(train)
+    train.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
+    train.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of synthetic data (default %(default)s)")
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the split and the synthetic data")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="XGBoost parameter override")
+    train.add_argument("--gate", action="append", default=[], metavar="METRIC=VALUE", help="gate threshold override")
+    train.add_argument("--threads", type=int, help="training threads (default: the CPUs the cgroup allows)")
+
+    predict = sub.add_parser("predict", help="predict a CSV (with header) or JSON-lines file; JSON lines to stdout")
+    store_arg(predict)
+    predict.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
+    predict.add_argument("--version", default="LATEST", help="version id (default LATEST)")
+    predict.add_argument("--backend", choices=("daal4py", "xgboost"), default="daal4py")
+    predict.add_argument("file", help="input file, or - for standard input")
+
+    models = sub.add_parser("models", help="list, show or promote model versions")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    mlist = msub.add_parser("list", help="list models, or the versions of one model")
+    store_arg(mlist)
+    mlist.add_argument("name", nargs="?")
+    mshow = msub.add_parser("show", help="verify a version and print its summary (or its manifest with --json)")
+    store_arg(mshow)
+    mshow.add_argument("name")
+    mshow.add_argument("version", nargs="?", default="LATEST")
+    mshow.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+    mpromote = msub.add_parser("promote", help="verify a version and point LATEST at it")
+    store_arg(mpromote)
+    mpromote.add_argument("name")
+    mpromote.add_argument("version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "store", "unset") is None:
+        args.store = default_store()
+    try:
+        return int(COMMANDS[args.command](args, sys.stdout))
+    except TreeportError as exc:
+        print(f"treeport: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001  (a bug: show it, exit 1)
+        traceback.print_exc()
+        return EXIT_FAILURE
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """Parse KEY=VALUE strings, reading each value as JSON when it parses (numbers, booleans), else text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    """Train and publish; print the summary."""
+    from model.evaluate import parse_thresholds
+    from model.pipeline import TrainConfig, run_training
+
+    if args.rows < 1:
+        raise UserError(f"--rows must be at least 1, got {args.rows}")
+    if args.positive_class is not None and args.schema:
+        raise UserError("--positive-class goes with --target; put positive_class in the schema file instead")
+    config = TrainConfig(
+        store=args.store,
+        name=args.name,
+        data=args.data,
+        schema_path=args.schema,
+        target=args.target,
+        positive_class=args.positive_class,
+        task=args.task,
+        rows=args.rows,
+        seed=args.seed,
+        params=parse_assignments(args.param, "--param"),
+        thresholds=parse_thresholds(args.gate),
+        threads=args.threads,
+    )
+    result = run_training(config)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    print(f"trained {result.name} version {result.version}", file=out)
+    print(summary_of_manifest(result.manifest, result.location), file=out)
+    return EXIT_OK
+
+
+def summary_of_manifest(manifest: dict[str, Any], location: str) -> str:
+    """Return the human summary of a bundle: data, test metrics, parity, trees, timings and location."""
+    from model.evaluate import summary_of
+
+    training = manifest["training"]
+    parity = manifest["parity"]
+    seconds = training["seconds"]
+    return "\n".join(
+        [
+            f"  data:    {training['source']} ({training['rows']} rows: {training['train_rows']} train / "
+            f"{training['valid_rows']} valid / {training['test_rows']} test)",
+            f"  metrics: {summary_of(manifest['metrics'])} (test split)",
+            f"  parity:  daal4py vs xgboost on {parity['rows']} test rows: max |diff| "
+            f"{parity['max_abs_diff']:.3g}, label agreement {parity['label_agreement']:.2%}",
+            f"  trees:   {manifest['trees']['rounds']}; time: train {seconds['train_s']:.2f} s, "
+            f"total {seconds['total_s']:.2f} s",
+            f"  store:   {location}",
+        ]
+    )
+
+
+def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
+    """Return the rows of a CSV (header row) or JSON-lines input and its source name."""
+    from model.data import parse_table
+    from model.schema import CategoricalFeature
+
+    source = "<stdin>" if path == "-" else path
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"input file not found: {path}") from None
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if not data.strip():
+        raise DataError(f"{source}: file is empty")
+    if data.lstrip()[:1] in (b"{", b"["):
+        records = []
+        for lineno, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{source}: line {lineno} is not valid JSON ({exc.msg})") from None
+        return records, source
+    frame = parse_table(data, source)
+    for feature in predictor.schema.features:
+        if isinstance(feature, CategoricalFeature) and feature.name in frame.columns:
+            column = frame[feature.name]
+            frame[feature.name] = column.where(column.isna(), column.astype(str))
+    return frame, source
+
+
+def cmd_predict(args: argparse.Namespace, out: TextIO) -> int:
+    """Predict each input row and print one JSON line per row."""
+    from model.errors import ValidationError
+    from model.predictor import Predictor
+
+    predictor = Predictor.load(args.store, args.name, args.version, backend=args.backend)
+    rows, source = read_predict_input(args.file, predictor)
+    try:
+        results = predictor.predict(rows)
+    except ValidationError as exc:
+        raise DataError(f"{source}: {exc.message}", details=exc.details) from None
+    for result in results:
+        out.write(json.dumps(result) + "\n")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    """List, show or promote versions."""
+    from model import bundle as bundle_io
+    from model.errors import NotFound
+    from model.store import open_store
+
+    store = open_store(args.store)
+    if args.models_command == "list":
+        if not args.name:
+            for name in bundle_io.list_models(store):
+                print(name, file=out)
+            return EXIT_OK
+        versions = bundle_io.list_versions(store, args.name)
+        if not versions:
+            raise NotFound(f"no model {args.name!r} in {store.uri}")
+        try:
+            latest = bundle_io.resolve_version(store, args.name)
+        except NotFound:
+            latest = None
+        for version in versions:
+            print(f"{version}{'  LATEST' if version == latest else ''}", file=out)
+        return EXIT_OK
+    if args.models_command == "show":
+        bundle = bundle_io.load_bundle(store, args.name, args.version)
+        if args.json:
+            print(json.dumps(bundle.manifest, indent=2, sort_keys=True), file=out)
+        else:
+            latest = bundle_io.resolve_version(store, args.name)
+            marker = " (LATEST)" if latest == bundle.version else ""
+            print(f"{bundle.name} version {bundle.version}{marker}, {bundle.task}, checksums verified", file=out)
+            print(summary_of_manifest(bundle.manifest, store.location(f"{bundle.name}/{bundle.version}")), file=out)
+        return EXIT_OK
+    bundle = bundle_io.promote(store, args.name, args.version)
+    print(f"promoted {bundle.name} version {bundle.version} to LATEST in {store.uri}", file=out)
+    return EXIT_OK
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "models": cmd_models}
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
