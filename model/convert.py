@@ -20,11 +20,12 @@ class Parity:
     max_abs_diff: float
     label_agreement: float
     rows: int
+    tolerance: float = PARITY_TOLERANCE
 
     @property
     def ok(self) -> bool:
         """Return whether the parity meets the publishing bar."""
-        return self.max_abs_diff <= PARITY_TOLERANCE and self.label_agreement == 1.0
+        return self.max_abs_diff <= self.tolerance and self.label_agreement == 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest form."""
@@ -32,7 +33,7 @@ class Parity:
             "max_abs_diff": self.max_abs_diff,
             "label_agreement": self.label_agreement,
             "rows": self.rows,
-            "tolerance": PARITY_TOLERANCE,
+            "tolerance": self.tolerance,
         }
 
 
@@ -59,8 +60,12 @@ def parity(task: str, reference: np.ndarray, candidate: np.ndarray) -> Parity:
     if reference.shape != candidate.shape:
         return Parity(max_abs_diff=float("inf"), label_agreement=0.0, rows=len(reference))
     diff = float(np.max(np.abs(reference - candidate))) if reference.size else 0.0
+    tolerance = PARITY_TOLERANCE
     if task == "regression":
+        # Both engines sum trees in float32, in different orders: for values far from 1 the
+        # rounding alone exceeds 1e-5, so the bar is 1e-5 relative to the largest |value|.
+        tolerance *= max(1.0, float(np.max(np.abs(reference)))) if reference.size else 1.0
         agreement = 1.0
     else:
         agreement = float(np.mean(labels_of(task, reference) == labels_of(task, candidate))) if len(reference) else 1.0
-    return Parity(max_abs_diff=diff, label_agreement=agreement, rows=len(reference))
+    return Parity(max_abs_diff=diff, label_agreement=agreement, rows=len(reference), tolerance=tolerance)

@@ -28,7 +28,6 @@ from model.store import open_store
 from model.train import encode_target, split, train_booster, xgb_params
 
 DEFAULT_NAME = "credit-risk"
-LIBRARIES = ("xgboost", "xgboost-cpu", "scikit-learn-intelex", "daal", "numpy", "pandas", "treeport")
 
 
 @dataclass
@@ -106,7 +105,7 @@ def run_training(config: TrainConfig) -> TrainResult:
     frame, source = load_data(config)
     schema = resolve_schema(config, frame, source)
     y = encode_target(frame, schema.target, source)
-    parts = split(y, stratify=schema.target.task != "regression", seed=config.seed)
+    parts = split(y, stratify=schema.target.task != "regression", seed=config.seed, source=source)
     train_frame = frame.iloc[parts.train]
     preprocessor = Preprocessor.fit(train_frame, schema)
     x_all = preprocessor.transform_frame(frame, source)
@@ -181,9 +180,15 @@ def run_training(config: TrainConfig) -> TrainResult:
 
 
 def library_versions() -> dict[str, str]:
-    """Return the installed versions of the libraries a bundle depends on, plus Python's."""
+    """Return the versions of the libraries a bundle depends on (all already imported by training)."""
+    import sys
+
     out = {"python": platform.python_version()}
-    for dist in LIBRARIES:
+    for module in ("xgboost", "daal4py", "numpy", "pandas", "sklearn"):
+        version = getattr(sys.modules.get(module), "__version__", None)
+        if version:
+            out[module] = str(version)
+    for dist in ("scikit-learn-intelex", "treeport"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -260,7 +260,7 @@ def _summary(problems: list[dict[str, Any]]) -> str:
 
 
 def _range(value: float, slot: _Slot) -> str:
-    return f"{value!r} is outside the allowed range [{slot.lo}, {slot.hi}]"
+    return f"{float(value):g} is outside the allowed range [{slot.lo:g}, {slot.hi:g}]"
 
 
 def _missing(record: dict[str, Any], name: str) -> str:

@@ -273,6 +273,11 @@ def infer_target(
         raise DataError(f"{source}: target column {name!r} has no values")
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     distinct = values.unique()
+    if len(distinct) < 2:
+        raise DataError(
+            f"{source}: target column {name!r} has a single class {class_value(distinct[0])!r}; "
+            "there is nothing to learn (a classifier needs at least two classes)"
+        )
     notes: list[str] = []
     if task is None:
         task = "binary" if len(distinct) == 2 or not numeric else "regression"

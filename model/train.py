@@ -73,11 +73,18 @@ def encode_target(frame: pd.DataFrame, target: Target, source: str = "data") -> 
     return labels
 
 
-def split(y: np.ndarray, stratify: bool, seed: int, valid_fraction: float = 0.15, test_fraction: float = 0.15) -> Split:
+def split(
+    y: np.ndarray,
+    stratify: bool,
+    seed: int,
+    valid_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    source: str = "data",
+) -> Split:
     """Split row positions into train/valid/test, stratified by label for classification."""
     n = len(y)
     if n < 20:
-        raise DataError(f"need at least 20 labelled rows to train, validate and test; got {n}")
+        raise DataError(f"{source}: need at least 20 labelled rows to train, validate and test; got {n}")
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(n)]
     parts: list[list[np.ndarray]] = [[], [], []]
@@ -90,7 +97,7 @@ def split(y: np.ndarray, stratify: bool, seed: int, valid_fraction: float = 0.15
         parts[0].append(idx[n_test + n_valid :])
     train, valid, test = (np.sort(np.concatenate(p)) for p in parts)
     if min(len(train), len(valid), len(test)) == 0:
-        raise DataError(f"{n} rows are too few for a train/valid/test split")
+        raise DataError(f"{source}: {n} rows are too few for a train/valid/test split")
     return Split(train=train, valid=valid, test=test)
 
 

@@ -1,0 +1,127 @@
+"""Bundles: checksums verified at load, tampering refused, LATEST written last, promotion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from model import bundle as bundle_io
+from model.errors import BundleIntegrityError, NotFound, UserError
+from model.pipeline import TrainResult
+from model.predictor import Predictor
+from model.store import FileStore
+from tests.conftest import train_into
+
+
+@pytest.fixture
+def store_copy(tmp_path: Path, trained: dict[str, tuple[Path, TrainResult]]) -> tuple[Path, TrainResult]:
+    source, result = trained["binary"]
+    target = tmp_path / "store"
+    shutil.copytree(source, target)
+    return target, result
+
+
+def test_bundle_layout_and_manifest(trained: dict[str, tuple[Path, TrainResult]]) -> None:
+    store, result = trained["binary"]
+    version_dir = store / "binary" / result.version
+    assert sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file()) == [
+        "manifest.json",
+        "model.json",
+        "preprocessor.json",
+        "report/metrics.json",
+    ]
+    assert (store / "binary" / "LATEST").read_text().strip() == result.version
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    for key in ("name", "version", "created_at", "task", "schema", "metrics", "parity", "params", "libraries", "cpu"):
+        assert key in manifest
+    assert set(manifest["files"]) == {"model.json", "preprocessor.json", "report/metrics.json"}
+    assert manifest["files"]["model.json"]["bytes"] == (version_dir / "model.json").stat().st_size
+    assert manifest["parity"]["max_abs_diff"] <= 1e-5 and manifest["parity"]["label_agreement"] == 1.0
+    assert "avx512f" in manifest["cpu"]["isa"]
+    assert {"xgboost", "numpy", "python"} <= set(manifest["libraries"])
+
+
+@pytest.mark.parametrize("filename", ["model.json", "preprocessor.json", "report/metrics.json"])
+def test_a_flipped_byte_is_refused_at_load(store_copy: tuple[Path, TrainResult], filename: str) -> None:
+    store, result = store_copy
+    path = store / "binary" / result.version / filename
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match=f"{filename}: checksum mismatch") as info:
+        Predictor.load(store.as_uri(), "binary")
+    assert "refusing to load" in info.value.message
+
+
+def test_a_missing_file_is_refused(store_copy: tuple[Path, TrainResult]) -> None:
+    store, result = store_copy
+    (store / "binary" / result.version / "preprocessor.json").unlink()
+    with pytest.raises(BundleIntegrityError, match="listed in the manifest but missing"):
+        bundle_io.load_bundle(FileStore(store), "binary")
+
+
+def test_a_garbled_manifest_is_refused(store_copy: tuple[Path, TrainResult]) -> None:
+    store, result = store_copy
+    (store / "binary" / result.version / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleIntegrityError, match="unreadable manifest"):
+        bundle_io.load_bundle(FileStore(store), "binary")
+
+
+def test_unknown_model_and_version(store_copy: tuple[Path, TrainResult]) -> None:
+    store = FileStore(store_copy[0])
+    with pytest.raises(NotFound, match="no promoted version of model 'other'"):
+        bundle_io.load_bundle(store, "other")
+    with pytest.raises(NotFound, match="version '20000101-000000-deadbeef' not found"):
+        bundle_io.load_bundle(store, "binary", "20000101-000000-deadbeef")
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 200])
+def test_unsafe_names_are_refused(store_copy: tuple[Path, TrainResult], bad: str) -> None:
+    with pytest.raises(UserError, match="invalid"):
+        bundle_io.load_bundle(FileStore(store_copy[0]), "binary", bad)
+
+
+class FailingStore(FileStore):
+    """A file store whose writes start failing after `ok_writes` (fault injection: a disk or network dying)."""
+
+    def __init__(self, root: Path, ok_writes: int) -> None:
+        super().__init__(root)
+        self.ok_writes = ok_writes
+
+    def write(self, key: str, data: bytes) -> None:
+        if self.ok_writes == 0:
+            raise OSError("injected failure")
+        self.ok_writes -= 1
+        super().write(key, data)
+
+
+@pytest.mark.parametrize("ok_writes", [0, 1, 2, 3])
+def test_a_publish_that_fails_midway_leaves_latest_on_the_previous_version(
+    store_copy: tuple[Path, TrainResult], ok_writes: int
+) -> None:
+    store_path, previous = store_copy
+    source = FileStore(store_path)
+    old = bundle_io.load_bundle(source, "binary")
+    failing = FailingStore(store_path, ok_writes)
+    with pytest.raises(OSError, match="injected failure"):
+        bundle_io.publish(failing, "binary", "20990101-000000-00000000", old.files, old.manifest)
+    assert bundle_io.resolve_version(source, "binary") == previous.version
+    assert bundle_io.list_versions(source, "binary") == [previous.version]
+    assert Predictor.load(store_path.as_uri(), "binary").version == previous.version
+
+
+def test_promote_verifies_then_moves_latest(tmp_path: Path, mixed_csv: Path) -> None:
+    first = train_into(tmp_path, name="m", data=str(mixed_csv), target="approved", seed=1)
+    second = train_into(tmp_path, name="m", data=str(mixed_csv), target="approved", seed=2)
+    store = FileStore(tmp_path)
+    assert bundle_io.resolve_version(store, "m") == second.version
+    assert bundle_io.list_versions(store, "m") == sorted([first.version, second.version])
+    bundle_io.promote(store, "m", first.version)
+    assert bundle_io.resolve_version(store, "m") == first.version
+    (tmp_path / "m" / second.version / "model.json").write_bytes(b"{}")
+    with pytest.raises(BundleIntegrityError):
+        bundle_io.promote(store, "m", second.version)
+    assert bundle_io.resolve_version(store, "m") == first.version

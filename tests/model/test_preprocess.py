@@ -1,0 +1,137 @@
+"""Preprocessor: train-only fit, one-hot layout, NaN handling, records path == frame path, field-level errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.errors import ValidationError
+from model.preprocess import Preprocessor
+from model.schema import CategoricalFeature, NumericFeature, Schema, Target
+
+SCHEMA = Schema(
+    features=(
+        NumericFeature("age", min=18, max=100, nullable=False),
+        NumericFeature("income"),
+        CategoricalFeature("color", ("red", "green", "blue")),
+        CategoricalFeature("grade", ("A", "B"), nullable=False, on_unknown="error"),
+    ),
+    target=Target("y", "binary", (0, 1), 1),
+)
+TRAIN = pd.DataFrame(
+    {"age": [20, 30, 40], "income": [1.0, None, 3.0], "color": ["red", "blue", None], "grade": ["A", "B", "A"]}
+)
+
+
+@pytest.fixture
+def pre() -> Preprocessor:
+    return Preprocessor.fit(TRAIN, SCHEMA)
+
+
+def test_fit_uses_only_categories_present_in_training_rows(pre: Preprocessor) -> None:
+    # "green" is a known category but absent from the training rows: it gets no column.
+    assert pre.columns == ["age", "income", "color=red", "color=blue", "grade=A", "grade=B"]
+
+
+def test_json_round_trip_keeps_layout(pre: Preprocessor) -> None:
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert again.columns == pre.columns
+    rows = [{"age": 33, "income": 2.5, "color": "red", "grade": "B"}]
+    np.testing.assert_array_equal(again.transform_records(rows), pre.transform_records(rows))
+
+
+def test_encoding_of_known_missing_and_unknown_values(pre: Preprocessor) -> None:
+    x = pre.transform_records(
+        [
+            {"age": 25, "income": 10, "color": "blue", "grade": "A"},
+            {"age": 26, "color": None, "grade": "B"},
+            {"age": 27, "income": None, "color": "purple", "grade": "A"},
+            {"age": 28, "income": 1, "color": "green", "grade": "A"},
+        ]
+    )
+    assert x.dtype == np.float32 and x.flags.c_contiguous
+    np.testing.assert_array_equal(x[0], [25, 10, 0, 1, 1, 0])
+    assert math.isnan(x[1, 1]) and np.isnan(x[1, 2:4]).all()
+    assert np.isnan(x[2, 1:4]).all()  # unknown category -> missing by default
+    assert np.isnan(x[3, 2:4]).all()  # known but never trained -> missing
+    np.testing.assert_array_equal(x[2, 4:], [1, 0])
+
+
+def test_records_and_frame_paths_agree(pre: Preprocessor) -> None:
+    rows = [
+        {"age": 25, "income": 10.5, "color": "blue", "grade": "A"},
+        {"age": 60, "income": None, "color": None, "grade": "B"},
+        {"age": 99, "income": -3.0, "color": "orange", "grade": "A"},
+    ]
+    np.testing.assert_array_equal(pre.transform_records(rows), pre.transform_frame(pd.DataFrame(rows)))
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "problem"),
+    [
+        ({"age": "abc", "grade": "A"}, "age", "expected a number, got 'abc'"),
+        ({"age": True, "grade": "A"}, "age", "expected a number, got True"),
+        ({"age": float("nan"), "grade": "A"}, "age", "expected a finite number"),
+        ({"age": float("inf"), "grade": "A"}, "age", "expected a finite number"),
+        ({"age": 17, "grade": "A"}, "age", "17 is outside the allowed range [18, 100]"),
+        ({"grade": "A"}, "age", "required, got nothing (field absent)"),
+        ({"age": None, "grade": "A"}, "age", "required, got null"),
+        ({"age": 30, "grade": "Z"}, "grade", "unknown category 'Z'"),
+        ({"age": 30, "grade": None}, "grade", "required, got null"),
+        ({"age": 30, "grade": "A", "color": {"x": 1}}, "color", "expected a string category, got an object"),
+        ({"age": 30, "grade": "A", "income": [1]}, "income", "expected a number, got an array"),
+        ({"age": 30, "grade": "A", "zodiac": "leo"}, "zodiac", "unknown feature"),
+    ],
+)
+def test_records_validation_names_row_and_field(pre: Preprocessor, record: dict, field: str, problem: str) -> None:
+    ok = {"age": 30, "grade": "A"}
+    with pytest.raises(ValidationError) as info:
+        pre.transform_records([ok, record])
+    assert info.value.status == 422 and info.value.code == "schema_violation"
+    assert {"row": 1, "field": field, "problem": info.value.details[0]["problem"]} == info.value.details[0]
+    assert problem in info.value.details[0]["problem"]
+
+
+def test_every_problem_is_reported(pre: Preprocessor) -> None:
+    with pytest.raises(ValidationError) as info:
+        pre.transform_records([{"age": "x", "grade": "Q"}, "not a dict", {"age": 30, "grade": "A"}])
+    assert [(d["row"], d["field"]) for d in info.value.details] == [(0, "age"), (0, "grade"), (1, None)]
+
+
+def test_unknown_features_can_be_ignored(pre: Preprocessor) -> None:
+    x = pre.transform_records([{"age": 30, "grade": "A", "zodiac": "leo"}], ignore_unknown=True)
+    assert x.shape == (1, pre.n_columns)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "problem"),
+    [
+        ("age", ["20", "abc", "30"], "row 1, field 'age': expected a number, got 'abc'"),
+        ("age", [20, None, 30], "row 1, field 'age': required, got a missing value"),
+        ("age", [20, 30, 500], "row 2, field 'age': 500 is outside the allowed range [18, 100]"),
+        ("grade", ["A", "B", "Q"], "row 2, field 'grade': unknown category 'Q'"),
+    ],
+)
+def test_frame_validation_names_row_column_and_value(
+    pre: Preprocessor, column: str, values: list, problem: str
+) -> None:
+    frame = pd.DataFrame({"age": [20, 30, 40], "grade": ["A", "A", "B"]})
+    frame[column] = values
+    with pytest.raises(ValidationError) as info:
+        pre.transform_frame(frame, source="data.csv")
+    assert info.value.message.startswith("data.csv: ")
+    assert problem in info.value.message
+
+
+def test_frame_missing_required_column(pre: Preprocessor) -> None:
+    with pytest.raises(ValidationError, match="field 'grade': required column is missing"):
+        pre.transform_frame(pd.DataFrame({"age": [20]}))
+
+
+def test_frame_missing_nullable_column_is_nan(pre: Preprocessor) -> None:
+    x = pre.transform_frame(pd.DataFrame({"age": [20], "grade": ["A"]}))
+    assert np.isnan(x[0, 1:4]).all()
