@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 
@@ -37,13 +38,23 @@ def read_table(uri: str) -> pd.DataFrame:
         with s3_errors(uri):
             data = s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
     else:
-        path = Path(uri.removeprefix("file://"))
+        path = _local_path(uri)
         if not path.exists():
             raise UserError(f"data file not found: {path}")
         if path.is_dir():
             raise UserError(f"data path is a directory, not a file: {path}")
         data = path.read_bytes()
     return parse_table(data, uri)
+
+
+def _local_path(uri: str) -> Path:
+    """Return the path of a plain path or a `file:///abs/path` URI (percent-escapes decoded, as in the store)."""
+    if not uri.startswith("file://"):
+        return Path(uri)
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost") or parsed.query or parsed.fragment:
+        raise UserError(f"malformed file URI {uri!r}: expected file:///absolute/path")
+    return Path(unquote(parsed.path))
 
 
 def parse_table(data: bytes, source: str) -> pd.DataFrame:

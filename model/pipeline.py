@@ -46,6 +46,7 @@ class TrainConfig:
     params: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
+    drop_unlabelled: bool = False
 
 
 @dataclass
@@ -104,6 +105,12 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     frame, source = load_data(config)
     schema = resolve_schema(config, frame, source)
+    notes = list(schema.notes)
+    if config.drop_unlabelled and schema.target.name in frame.columns:
+        labelled = frame[schema.target.name].notna()
+        if not labelled.all():
+            notes.append(f"dropped {int((~labelled).sum())} row(s) with no {schema.target.name!r} value")
+            frame = frame[labelled].reset_index(drop=True)
     y = encode_target(frame, schema.target, source)
     parts = split(y, stratify=schema.target.task != "regression", seed=config.seed, source=source)
     train_frame = frame.iloc[parts.train]
@@ -173,7 +180,7 @@ def run_training(config: TrainConfig) -> TrainResult:
         location=store.location(f"{config.name}/{version}"),
         metrics=metrics,
         parity=check,
-        notes=list(schema.notes),
+        notes=notes,
         seconds=clock,
         manifest=manifest,
     )

@@ -48,7 +48,7 @@ def encode_target(frame: pd.DataFrame, target: Target, source: str = "data") -> 
     if missing.any():
         raise DataError(
             f"{source}: target column {target.name!r} has {int(missing.sum())} missing value(s), "
-            f"first at row {int(np.argmax(missing))}"
+            f"first at row {int(np.argmax(missing))} (pass --drop-unlabelled to train without those rows)"
         )
     if target.task == "regression":
         numbers = pd.to_numeric(series, errors="coerce")

@@ -20,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 STORE_ENV = "TREEPORT_MODEL_STORE"
+MAX_DETAILS_SHOWN = 20
 
 
 def default_store() -> str:
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="XGBoost parameter override")
     train.add_argument("--gate", action="append", default=[], metavar="METRIC=VALUE", help="gate threshold override")
     train.add_argument("--threads", type=int, help="training threads (default: the CPUs the cgroup allows)")
+    train.add_argument("--drop-unlabelled", action="store_true", help="drop rows whose target is missing")
 
     predict = sub.add_parser("predict", help="predict a CSV (with header) or JSON-lines file; JSON lines to stdout")
     store_arg(predict)
@@ -93,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(COMMANDS[args.command](args, sys.stdout))
     except TreeportError as exc:
         print(f"treeport: error: {exc.message}", file=sys.stderr)
+        for detail in exc.details[1:MAX_DETAILS_SHOWN]:
+            where = ", ".join(f"{k} {detail[k]!r}" for k in ("row", "field") if detail.get(k) is not None)
+            print(f"  {where}: {detail['problem']}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -122,6 +127,8 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.rows < 1:
         raise UserError(f"--rows must be at least 1, got {args.rows}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.positive_class is not None and args.schema:
         raise UserError("--positive-class goes with --target; put positive_class in the schema file instead")
     config = TrainConfig(
@@ -137,12 +144,13 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         params=parse_assignments(args.param, "--param"),
         thresholds=parse_thresholds(args.gate),
         threads=args.threads,
+        drop_unlabelled=args.drop_unlabelled,
     )
     result = run_training(config)
     for note in result.notes:
         print(f"note: {note}", file=out)
     print(f"trained {result.name} version {result.version}", file=out)
-    print(summary_of_manifest(result.manifest, result.location), file=out)
+    print(summary_of_manifest(result.manifest, result.location + " (promoted to LATEST)"), file=out)
     return EXIT_OK
 
 

@@ -83,7 +83,7 @@ def test_noise_is_rejected_by_the_default_gate(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000), "y": rng.integers(0, 2, 2000)})
     path = tmp_path / "noise.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(ModelRejected, match="auc = 0\\.[45]"):
+    with pytest.raises(ModelRejected, match=r"auc = 0\.[45]"):
         train_into(tmp_path / "store", name="noise", data=str(path), target="y")
 
 
