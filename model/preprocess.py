@@ -133,7 +133,7 @@ class Preprocessor:
         names = self._names
         for i, record in enumerate(records):
             if not isinstance(record, dict):
-                problems.append({"row": i, "field": None, "problem": f"expected an object, got {_kind(record)}"})
+                problems.append(_problem(i, None, f"expected an object, got {_kind(record)}", "row_not_object"))
                 continue
             row = self._template.copy()
             for slot in self._slots:
@@ -143,21 +143,33 @@ class Preprocessor:
                         if slot.nullable:
                             row[slot.column] = NAN
                         else:
-                            problems.append(_problem(i, slot.name, "required, got " + _missing(record, slot.name)))
+                            problems.append(
+                                _problem(
+                                    i, slot.name, "required, got " + _missing(record, slot.name), "missing_required"
+                                )
+                            )
                     elif type(value) is float or type(value) is int or _is_number(value):
                         value = float(value)
                         if value != value or value in (math.inf, -math.inf):
-                            problems.append(_problem(i, slot.name, f"expected a finite number, got {value!r}"))
+                            problems.append(
+                                _problem(i, slot.name, f"expected a finite number, got {value!r}", "non_finite_number")
+                            )
                         elif value < slot.lo or value > slot.hi:
-                            problems.append(_problem(i, slot.name, _range(value, slot)))
+                            problems.append(_problem(i, slot.name, _range(value, slot), "out_of_range"))
                         else:
                             row[slot.column] = value
                     else:
-                        problems.append(_problem(i, slot.name, f"expected a number, got {_show(value)}"))
+                        problems.append(
+                            _problem(
+                                i, slot.name, f"expected a number, got {_show(value)}", _type_code(value, "number")
+                            )
+                        )
                     continue
                 if value is None:
                     if not slot.nullable:
-                        problems.append(_problem(i, slot.name, "required, got " + _missing(record, slot.name)))
+                        problems.append(
+                            _problem(i, slot.name, "required, got " + _missing(record, slot.name), "missing_required")
+                        )
                     for col in slot.all_columns:
                         row[col] = NAN
                     continue
@@ -165,18 +177,27 @@ class Preprocessor:
                     if type(value) is int:
                         value = str(value)
                     else:
-                        problems.append(_problem(i, slot.name, f"expected a string category, got {_show(value)}"))
+                        problems.append(
+                            _problem(
+                                i,
+                                slot.name,
+                                f"expected a string category, got {_show(value)}",
+                                _type_code(value, "string"),
+                            )
+                        )
                         continue
                 hit = slot.columns.get(value)
                 if hit is not None:
                     row[hit] = 1.0
                     continue
                 if slot.unknown_is_error and value not in slot.known:
-                    problems.append(_problem(i, slot.name, f"unknown category {value!r}"))
+                    problems.append(_problem(i, slot.name, f"unknown category {value!r}", "unknown_category"))
                 for col in slot.all_columns:
                     row[col] = NAN
             if not ignore_unknown and not names.issuperset(record):
-                problems.extend(_problem(i, str(key), "unknown feature") for key in record if key not in names)
+                problems.extend(
+                    _problem(i, str(key), "unknown feature", "unknown_feature") for key in record if key not in names
+                )
             rows.append(row)
             if len(problems) >= MAX_DETAILS:
                 break
@@ -193,7 +214,7 @@ class Preprocessor:
         for slot in self._slots:
             if slot.name not in frame.columns:
                 if not slot.nullable:
-                    problems.append({"row": None, "field": slot.name, "problem": "required column is missing"})
+                    problems.append(_problem(None, slot.name, "required column is missing", "missing_required"))
                 elif slot.numeric:
                     out[:, slot.column] = np.nan
                 else:
@@ -202,23 +223,29 @@ class Preprocessor:
             series = frame[slot.name]
             missing = series.isna().to_numpy()
             if missing.any() and not slot.nullable:
-                problems.append(_problem(int(np.argmax(missing)), slot.name, "required, got a missing value"))
+                problems.append(
+                    _problem(int(np.argmax(missing)), slot.name, "required, got a missing value", "missing_required")
+                )
             if slot.numeric:
                 if pd.api.types.is_bool_dtype(series):
-                    problems.append(_problem(0, slot.name, f"expected a number, got {_show(series.iloc[0])}"))
+                    problems.append(
+                        _problem(0, slot.name, f"expected a number, got {_show(series.iloc[0])}", "boolean_not_number")
+                    )
                     continue
                 numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
                 bad = np.isnan(numbers) & ~missing
                 if bad.any():
                     row = int(np.argmax(bad))
-                    problems.append(_problem(row, slot.name, f"expected a number, got {_show(series.iloc[row])}"))
+                    problems.append(
+                        _problem(row, slot.name, f"expected a number, got {_show(series.iloc[row])}", "expected_number")
+                    )
                     continue
                 with np.errstate(invalid="ignore"):
                     out_of_range = ~np.isnan(numbers) & ((numbers < slot.lo) | (numbers > slot.hi))
                     out_of_range |= np.isinf(numbers)
                 if out_of_range.any():
                     row = int(np.argmax(out_of_range))
-                    problems.append(_problem(row, slot.name, _range(numbers[row], slot)))
+                    problems.append(_problem(row, slot.name, _range(numbers[row], slot), "out_of_range"))
                     continue
                 out[:, slot.column] = numbers
                 continue
@@ -234,7 +261,7 @@ class Preprocessor:
                 unseen = unknown & ~np.isin(text, list(slot.known))
                 if unseen.any():
                     row = int(np.argmax(unseen))
-                    problems.append(_problem(row, slot.name, f"unknown category {text[row]!r}"))
+                    problems.append(_problem(row, slot.name, f"unknown category {text[row]!r}", "unknown_category"))
                     continue
             encoded[~known] = np.nan
             out[:, list(slot.all_columns)] = encoded
@@ -247,8 +274,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _problem(row: int, field: str, problem: str) -> dict[str, Any]:
-    return {"row": row, "field": field, "problem": problem}
+def _problem(row: int | None, field: str | None, problem: str, code: str) -> dict[str, Any]:
+    return {"row": row, "field": field, "problem": problem, "code": code}
+
+
+def _type_code(value: Any, expected: str) -> str:
+    """Return the detail code for a value of the wrong JSON type."""
+    if isinstance(value, bool):
+        return f"boolean_not_{expected}"
+    if isinstance(value, (dict, list)):
+        return "nested_value"
+    return f"expected_{expected}"
 
 
 def _summary(problems: list[dict[str, Any]]) -> str:

@@ -81,7 +81,9 @@ def test_credit_risk_model_on_generated_rows(
 def test_bad_records_raise_validation_errors(predictors: dict[str, Predictor]) -> None:
     with pytest.raises(ValidationError) as info:
         predictors["binary"].predict([{"x1": "abc", "size": "M"}])
-    assert info.value.details == [{"row": 0, "field": "x1", "problem": "expected a number, got 'abc'"}]
+    assert info.value.details == [
+        {"row": 0, "field": "x1", "problem": "expected a number, got 'abc'", "code": "expected_number"}
+    ]
 
 
 def test_wrong_matrix_shape(predictors: dict[str, Predictor]) -> None:

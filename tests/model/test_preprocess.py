@@ -71,29 +71,34 @@ def test_records_and_frame_paths_agree(pre: Preprocessor) -> None:
 
 
 @pytest.mark.parametrize(
-    ("record", "field", "problem"),
+    ("record", "field", "problem", "code"),
     [
-        ({"age": "abc", "grade": "A"}, "age", "expected a number, got 'abc'"),
-        ({"age": True, "grade": "A"}, "age", "expected a number, got True"),
-        ({"age": float("nan"), "grade": "A"}, "age", "expected a finite number"),
-        ({"age": float("inf"), "grade": "A"}, "age", "expected a finite number"),
-        ({"age": 17, "grade": "A"}, "age", "17 is outside the allowed range [18, 100]"),
-        ({"grade": "A"}, "age", "required, got nothing (field absent)"),
-        ({"age": None, "grade": "A"}, "age", "required, got null"),
-        ({"age": 30, "grade": "Z"}, "grade", "unknown category 'Z'"),
-        ({"age": 30, "grade": None}, "grade", "required, got null"),
-        ({"age": 30, "grade": "A", "color": {"x": 1}}, "color", "expected a string category, got an object"),
-        ({"age": 30, "grade": "A", "income": [1]}, "income", "expected a number, got an array"),
-        ({"age": 30, "grade": "A", "zodiac": "leo"}, "zodiac", "unknown feature"),
+        ({"age": "abc", "grade": "A"}, "age", "expected a number, got 'abc'", "expected_number"),
+        ({"age": True, "grade": "A"}, "age", "expected a number, got True", "boolean_not_number"),
+        ({"age": float("nan"), "grade": "A"}, "age", "expected a finite number", "non_finite_number"),
+        ({"age": float("inf"), "grade": "A"}, "age", "expected a finite number", "non_finite_number"),
+        ({"age": 17, "grade": "A"}, "age", "17 is outside the allowed range [18, 100]", "out_of_range"),
+        ({"grade": "A"}, "age", "required, got nothing (field absent)", "missing_required"),
+        ({"age": None, "grade": "A"}, "age", "required, got null", "missing_required"),
+        ({"age": 30, "grade": "Z"}, "grade", "unknown category 'Z'", "unknown_category"),
+        ({"age": 30, "grade": None}, "grade", "required, got null", "missing_required"),
+        ({"age": 30, "grade": True}, "grade", "expected a string category, got True", "boolean_not_string"),
+        ({"age": 30, "grade": 1.5}, "grade", "expected a string category, got 1.5", "expected_string"),
+        ({"age": 30, "grade": "A", "color": {"x": 1}}, "color", "got an object", "nested_value"),
+        ({"age": 30, "grade": "A", "income": [1]}, "income", "expected a number, got an array", "nested_value"),
+        ({"age": 30, "grade": "A", "zodiac": "leo"}, "zodiac", "unknown feature", "unknown_feature"),
     ],
 )
-def test_records_validation_names_row_and_field(pre: Preprocessor, record: dict, field: str, problem: str) -> None:
+def test_records_validation_names_row_and_field(
+    pre: Preprocessor, record: dict, field: str, problem: str, code: str
+) -> None:
     ok = {"age": 30, "grade": "A"}
     with pytest.raises(ValidationError) as info:
         pre.transform_records([ok, record])
     assert info.value.status == 422 and info.value.code == "schema_violation"
-    assert {"row": 1, "field": field, "problem": info.value.details[0]["problem"]} == info.value.details[0]
-    assert problem in info.value.details[0]["problem"]
+    detail = info.value.details[0]
+    assert (detail["row"], detail["field"], detail["code"]) == (1, field, code)
+    assert problem in detail["problem"]
 
 
 def test_every_problem_is_reported(pre: Preprocessor) -> None:
