@@ -86,6 +86,7 @@ def resolve_schema(config: TrainConfig, frame: Any, source: str) -> Schema:
                 else config.positive_class,
                 schema.target.task,
                 source,
+                positive_origin=f"positive_class in {config.schema_path}",
             )
             schema = Schema(features=schema.features, target=inferred)
         return schema

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.errors import SchemaError, ValidationError
-from model.schema import CategoricalFeature, Feature, NumericFeature, Schema
+from model.schema import CategoricalFeature, Feature, NumericFeature, Schema, category_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,7 +99,7 @@ class Preprocessor:
         trained: dict[str, list[str]] = {}
         for feature in schema.features:
             if isinstance(feature, CategoricalFeature):
-                present = set(frame[feature.name].dropna().astype(str)) if feature.name in frame else set()
+                present = set(frame[feature.name].dropna().map(category_text)) if feature.name in frame else set()
                 trained[feature.name] = [c for c in feature.categories if c in present]
         return cls(schema.features, trained)
 
@@ -205,7 +205,7 @@ class Preprocessor:
             raise ValidationError(_summary(problems), details=problems[:MAX_DETAILS])
         return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
 
-    def transform_frame(self, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
+    def transform_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
         """Validate and encode a DataFrame (vectorised); raise `ValidationError` naming column, row and value."""
         import pandas as pd
 
@@ -249,7 +249,7 @@ class Preprocessor:
                     continue
                 out[:, slot.column] = numbers
                 continue
-            text = series.astype(str).to_numpy(dtype=object)
+            text = series.map(category_text, na_action="ignore").to_numpy(dtype=object)
             encoded = np.zeros((len(frame), len(slot.all_columns)), dtype=np.float32)
             known = np.zeros(len(frame), dtype=bool)
             for j, cat in enumerate(slot.columns):
@@ -266,7 +266,8 @@ class Preprocessor:
             encoded[~known] = np.nan
             out[:, list(slot.all_columns)] = encoded
         if problems:
-            raise ValidationError(f"{source}: {_summary(problems)}", details=problems)
+            prefix = f"{source}: " if source else ""
+            raise ValidationError(prefix + _summary(problems), details=problems)
         return out
 
 

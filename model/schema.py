@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import yaml
 
 from model.errors import DataError, SchemaError, UserError
@@ -176,7 +177,7 @@ def _feature_from_dict(item: Any, index: int, source: str) -> Feature:
         raise SchemaError(f"{where}: 'categories' must be a non-empty list")
     if any(isinstance(c, (bool, dict, list)) or c is None for c in cats):
         raise SchemaError(f"{where}: categories must be strings or numbers")
-    categories = tuple(str(c) for c in cats)
+    categories = tuple(category_text(c) for c in cats)
     if len(set(categories)) != len(categories):
         raise SchemaError(f"{where}: duplicate categories")
     on_unknown = item.get("on_unknown", "missing")
@@ -211,6 +212,11 @@ def _target_from_dict(raw: Any, source: str) -> Target:
         raise SchemaError(f"{source}: target task must be one of {list(TASKS)}, got {task!r}")
     classes = tuple(raw.get("classes") or ())
     positive = raw.get("positive_class")
+    if isinstance(positive, bool) or any(isinstance(c, bool) for c in classes):
+        raise SchemaError(
+            f"{source}: target classes must be strings or numbers; YAML reads unquoted yes/no/true/false as "
+            "booleans, so quote them (positive_class: 'yes')"
+        )
     if task == "binary":
         if classes and len(classes) != 2:
             raise SchemaError(f"{source}: a binary target needs exactly 2 classes, got {list(classes)}")
@@ -248,7 +254,7 @@ def infer_schema(
         elif pd.api.types.is_numeric_dtype(series):
             features.append(NumericFeature(str(col), nullable=nullable))
         else:
-            values = sorted({str(v) for v in series.dropna().unique()})
+            values = sorted({category_text(v) for v in series.dropna().unique()})
             if not values:
                 raise UserError(f"{source}: column {col!r} has no values")
             features.append(CategoricalFeature(str(col), tuple(values), nullable=nullable))
@@ -264,6 +270,7 @@ def infer_target(
     positive_class: str | None,
     task: Task | None,
     source: str,
+    positive_origin: str = "--positive-class",
 ) -> tuple[Target, list[str]]:
     """Infer the target's task and classes; return it with notes on the choices made."""
     import pandas as pd
@@ -301,7 +308,7 @@ def infer_target(
         matches = [c for c in classes if str(c) == str(positive_class)]
         if not matches:
             raise UserError(
-                f"{source}: --positive-class {positive_class!r} is not a value of {name!r} (values: {classes})"
+                f"{source}: {positive_origin} {positive_class!r} is not a value of {name!r} (values: {classes})"
             )
         positive = matches[0]
     elif numeric:
@@ -316,6 +323,19 @@ def infer_target(
         )
     negative = classes[0] if classes[1] == positive else classes[1]
     return Target(name=name, task="binary", classes=(negative, positive), positive_class=positive), notes
+
+
+def category_text(value: Any) -> str:
+    """Return the canonical text of a category: integral numbers without a decimal point.
+
+    A column of whole-number codes read with missing values becomes float in pandas (1 -> 1.0); both
+    must name the same category, in the schema, in training data and in requests alike.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def class_value(value: Any) -> ClassValue:

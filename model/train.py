@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,13 @@ def xgb_params(task: str, n_classes: int, overrides: dict[str, Any], seed: int, 
     return params
 
 
+def _whole_number(value: Any, name: str, minimum: int) -> int:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value != int(value) or value < minimum:
+        raise UserError(f"--param {name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def train_booster(
     params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray
 ) -> tuple[xgb.Booster, dict[str, list[float]]]:
@@ -121,8 +129,8 @@ def train_booster(
     import xgboost as xgb
 
     params = dict(params)
-    rounds = int(params.pop("num_boost_round"))
-    early = params.pop("early_stopping_rounds")
+    rounds = _whole_number(params.pop("num_boost_round"), "num_boost_round", minimum=1)
+    early = _whole_number(params.pop("early_stopping_rounds") or 0, "early_stopping_rounds", minimum=0)
     dtrain = xgb.QuantileDMatrix(x_train, label=y_train)
     dvalid = xgb.DMatrix(x_valid, label=y_valid)
     history: dict[str, dict[str, list[float]]] = {}
@@ -132,7 +140,7 @@ def train_booster(
             dtrain,
             num_boost_round=rounds,
             evals=[(dtrain, "train"), (dvalid, "valid")],
-            early_stopping_rounds=int(early) if early else None,
+            early_stopping_rounds=early or None,
             evals_result=history,
             verbose_eval=False,
         )

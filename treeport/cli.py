@@ -178,7 +178,7 @@ def summary_of_manifest(manifest: dict[str, Any], location: str) -> str:
 def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
     """Return the rows of a CSV (header row) or JSON-lines input and its source name."""
     from model.data import parse_table
-    from model.schema import CategoricalFeature
+    from model.schema import CategoricalFeature, category_text
 
     source = "<stdin>" if path == "-" else path
     if path == "-":
@@ -192,7 +192,15 @@ def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
             raise UserError(f"cannot read {path}: {exc.strerror}") from None
     if not data.strip():
         raise DataError(f"{source}: file is empty")
-    if data.lstrip()[:1] in (b"{", b"["):
+    if data.lstrip()[:1] == b"[":
+        try:
+            records = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}: not valid JSON at line {exc.lineno} ({exc.msg})") from None
+        if not isinstance(records, list):
+            raise DataError(f"{source}: expected a JSON array of objects")
+        return records, source
+    if data.lstrip()[:1] == b"{":
         records = []
         for lineno, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
             if not line.strip():
@@ -206,7 +214,7 @@ def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
     for feature in predictor.schema.features:
         if isinstance(feature, CategoricalFeature) and feature.name in frame.columns:
             column = frame[feature.name]
-            frame[feature.name] = column.where(column.isna(), column.astype(str))
+            frame[feature.name] = column.map(category_text, na_action="ignore")
     return frame, source
 
 

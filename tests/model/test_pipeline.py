@@ -139,3 +139,17 @@ def test_default_credit_risk_model_is_realistic(tmp_path: Path) -> None:
     assert 0.75 <= result.metrics["auc"] <= 0.97
     assert result.parity.max_abs_diff <= 1e-5
     assert result.manifest["training"]["rows"] == 50_000
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"num_boost_round": "abc"}, "num_boost_round must be a whole number >= 1, got 'abc'"),
+        ({"num_boost_round": 0}, "num_boost_round must be a whole number >= 1"),
+        ({"early_stopping_rounds": 2.5}, "early_stopping_rounds must be a whole number >= 0"),
+        ({"max_depth": "deep"}, "XGBoost rejected the training parameters"),
+    ],
+)
+def test_bad_training_params_are_user_errors(tmp_path: Path, mixed_csv: Path, params: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        train_into(tmp_path, data=str(mixed_csv), target="approved", params=params)

@@ -140,3 +140,14 @@ def test_frame_missing_required_column(pre: Preprocessor) -> None:
 def test_frame_missing_nullable_column_is_nan(pre: Preprocessor) -> None:
     x = pre.transform_frame(pd.DataFrame({"age": [20], "grade": ["A"]}))
     assert np.isnan(x[0, 1:4]).all()
+
+
+def test_whole_number_categories_match_when_pandas_reads_them_as_floats() -> None:
+    schema = Schema(features=(CategoricalFeature("code", ("1", "2", "3")),), target=Target("y", "binary", (0, 1), 1))
+    # A missing value makes pandas read the codes as 1.0, 2.0, ...; they must still be categories 1, 2, 3.
+    frame = pd.DataFrame({"code": [1.0, 2.0, None, 3.0]})
+    pre = Preprocessor.fit(frame, schema)
+    assert pre.columns == ["code=1", "code=2", "code=3"]
+    x = pre.transform_frame(frame)
+    np.testing.assert_array_equal(x[[0, 1, 3]], np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(pre.transform_records([{"code": 2}]), x[[1]])

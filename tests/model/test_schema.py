@@ -130,3 +130,15 @@ def test_infer_rejects(frame: pd.DataFrame, kwargs: dict, error: type, message: 
     target = kwargs.pop("target", "y")
     with pytest.raises(error, match=message):
         infer_schema(frame, target, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"name": "y", "task": "binary", "positive_class": True},
+        {"name": "y", "task": "binary", "classes": [False, True]},
+    ],
+)
+def test_yaml_booleans_as_classes_ask_for_quotes(target: dict) -> None:
+    with pytest.raises(SchemaError, match="quote them"):
+        Schema.from_dict({"target": target, "features": [{"name": "x", "type": "numeric"}]})

@@ -1,0 +1,527 @@
+"""The `treeport` command line, run in-process through `treeport.cli.main` (plus one real subprocess).
+
+Every failure case checks both the exit code and that the message on stderr names the file,
+column or value at fault, with no traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from treeport.cli import main
+
+FAST = ["--param", "num_boost_round=20", "--param", "max_depth=3"]
+FEATURES = ["x1", "x2", "color", "size", "tier", "amount"]  # mixed_csv minus the target `approved`
+NAME = "approved"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run `treeport ARGS` in-process; return (exit code, stdout, stderr)."""
+    capsys.readouterr()  # drop anything captured before this call
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def train_args(store: str, data: Path | str, *extra: str, name: str = NAME) -> list[str]:
+    """Return the `train` arguments for the binary `approved` target of the mixed data."""
+    return ["train", "--store", store, "--name", name, "--data", str(data), *FAST, *extra]
+
+
+def feature_records(csv: Path, rows: int) -> list[dict[str, object]]:
+    """Return the first `rows` rows of `csv` as JSON-ready feature records (NaN as null)."""
+    frame = pd.read_csv(csv)[FEATURES].head(rows)
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, mixed_csv: Path) -> str:
+    """A file store holding one binary model `approved` trained through the CLI."""
+    uri = (tmp_path_factory.mktemp("cli-store") / "models").as_uri()
+    code = main(train_args(uri, mixed_csv, "--target", "approved", "--positive-class", "yes"))
+    assert code == 0
+    return uri
+
+
+@dataclass
+class Ctx:
+    """What a failure case may need: a scratch directory, the mixed data and a store with a model."""
+
+    tmp: Path
+    mixed: Path
+    store: str
+
+    @property
+    def fresh_store(self) -> str:
+        """A store URI that nothing has been published to."""
+        return (self.tmp / "fresh-store").as_uri()
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        """Write a file in the scratch directory and return its path."""
+        path = self.tmp / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+
+    def variant(self, name: str, change: Callable[[pd.DataFrame], None]) -> Path:
+        """Write a copy of the mixed data with `change` applied."""
+        frame = pd.read_csv(self.mixed)
+        change(frame)
+        path = self.tmp / name
+        frame.to_csv(path, index=False)
+        return path
+
+
+Case = Callable[[Ctx], tuple[list[str], list[str]]]
+
+
+def _missing_target(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "nope"), [str(c.mixed), "'nope'", "not found"]
+
+
+def _abc_in_numeric(c: Ctx) -> tuple[list[str], list[str]]:
+    def poison(frame: pd.DataFrame) -> None:
+        frame["x1"] = frame["x1"].astype(object)
+        frame.loc[5, "x1"] = "abc"
+
+    data = c.variant("abc.csv", poison)
+    schema = c.write(
+        "numeric.yaml",
+        "target: {name: approved, task: binary, positive_class: 'yes'}\n"
+        "features:\n  - {name: x1, type: numeric}\n  - {name: x2, type: numeric}\n",
+    )
+    args = ["train", "--store", c.fresh_store, "--data", str(data), "--schema", str(schema), *FAST]
+    return args, [str(data), "row 5", "'x1'", "'abc'"]
+
+
+def _empty_file(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.write("empty.csv", b"")
+    return train_args(c.fresh_store, data, "--target", "approved"), [str(data), "empty"]
+
+
+def _header_only(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.write("header.csv", "x1,x2,color,size,approved\n")
+    return train_args(c.fresh_store, data, "--target", "approved"), [str(data), "no data rows"]
+
+
+def _file_uri_with_space(c: Ctx) -> tuple[list[str], list[str]]:
+    # A file:// URI is decoded like a store URI: reaching "no data rows" proves the file was found.
+    (c.tmp / "my data").mkdir()
+    data = c.write("my data/header.csv", "x1,x2,color,size,approved\n")
+    uri = data.as_uri()
+    assert "%20" in uri
+    return train_args(c.fresh_store, uri, "--target", "approved"), [uri, "no data rows"]
+
+
+def _file_uri_with_host(c: Ctx) -> tuple[list[str], list[str]]:
+    uri = "file://elsewhere/data/mixed.csv"
+    return train_args(c.fresh_store, uri, "--target", "approved"), [repr(uri), "file:///absolute/path"]
+
+
+def _single_class(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.variant("single.csv", lambda f: f.__setitem__("approved", "yes"))
+    return train_args(c.fresh_store, data, "--target", "approved"), [str(data), "'approved'", "single class", "'yes'"]
+
+
+def _unlabel(frame: pd.DataFrame) -> None:
+    frame.loc[[3, 8], "approved"] = None
+
+
+def _unlabelled_rows(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.variant("unlabelled.csv", _unlabel)
+    args = train_args(c.fresh_store, data, "--target", "approved")
+    return args, [str(data), "'approved'", "2 missing", "row 3", "--drop-unlabelled"]
+
+
+def _missing_data(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.tmp / "no-such.csv"
+    return train_args(c.fresh_store, data, "--target", "approved"), ["not found", str(data)]
+
+
+def _s3_uri(uri: str, problem: str) -> Case:
+    def case(c: Ctx) -> tuple[list[str], list[str]]:
+        return train_args(c.fresh_store, uri, "--target", "approved"), [repr(uri), "malformed S3 URI", problem]
+
+    return case
+
+
+def _garbage_parquet(c: Ctx) -> tuple[list[str], list[str]]:
+    data = c.write("x.parquet", b"this is not a parquet file\x00\x01\x02")
+    return train_args(c.fresh_store, data, "--target", "approved"), [str(data), "cannot read as Parquet"]
+
+
+def _unknown_feature_type(c: Ctx) -> tuple[list[str], list[str]]:
+    schema = c.write("text.yaml", "target: {name: approved, task: binary}\nfeatures:\n  - {name: x1, type: text}\n")
+    args = ["train", "--store", c.fresh_store, "--data", str(c.mixed), "--schema", str(schema), *FAST]
+    return args, [str(schema), "'x1'", "'text'"]
+
+
+def _invalid_yaml(c: Ctx) -> tuple[list[str], list[str]]:
+    schema = c.write("broken.yaml", "target: [unclosed\nfeatures: {\n")
+    args = ["train", "--store", c.fresh_store, "--data", str(c.mixed), "--schema", str(schema), *FAST]
+    return args, [str(schema), "not valid YAML"]
+
+
+def _absent_positive_class(c: Ctx) -> tuple[list[str], list[str]]:
+    args = train_args(c.fresh_store, c.mixed, "--target", "approved", "--positive-class", "maybe")
+    return args, [str(c.mixed), "'maybe'", "'approved'"]
+
+
+def _param_without_equals(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "approved", "--param", "max_depth"), [
+        "--param",
+        "'max_depth'",
+    ]
+
+
+def _gate_not_a_number(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "approved", "--gate", "auc=high"), ["--gate", "'auc=high'"]
+
+
+def _gate_unknown_metric(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "approved", "--gate", "r2=0.5"), ["'r2'", "binary"]
+
+
+def _bad_name(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "approved", name="../etc"), ["'../etc'", "invalid model name"]
+
+
+def _zero_rows(c: Ctx) -> tuple[list[str], list[str]]:
+    return ["train", "--store", c.fresh_store, "--rows", "0", *FAST], ["--rows", "0"]
+
+
+def _negative_threads(c: Ctx) -> tuple[list[str], list[str]]:
+    return train_args(c.fresh_store, c.mixed, "--target", "approved", "--threads", "-2"), ["--threads", "-2"]
+
+
+def _predict_missing_input(c: Ctx) -> tuple[list[str], list[str]]:
+    path = c.tmp / "no-input.csv"
+    return ["predict", "--store", c.store, "--name", NAME, str(path)], ["input file not found", str(path)]
+
+
+def _predict_bad_json_value(c: Ctx) -> tuple[list[str], list[str]]:
+    records = feature_records(c.mixed, 3)
+    records[1]["x1"] = "abc"
+    records[2]["x2"] = "zzz"
+    path = c.write("bad.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    fragments = [str(path), "row 1, field 'x1'", "'abc'", "\n  row 2, field 'x2': expected a number, got 'zzz'"]
+    return ["predict", "--store", c.store, "--name", NAME, str(path)], fragments
+
+
+def _predict_bad_csv_value(c: Ctx) -> tuple[list[str], list[str]]:
+    frame = pd.read_csv(c.mixed)[FEATURES].head(5)
+    frame["amount"] = frame["amount"].astype(object)
+    frame.loc[3, "amount"] = "lots"
+    path = c.tmp / "bad.csv"
+    frame.to_csv(path, index=False)
+    return ["predict", "--store", c.store, "--name", NAME, str(path)], [str(path), "row 3", "'amount'", "'lots'"]
+
+
+def _predict_invalid_json(c: Ctx) -> tuple[list[str], list[str]]:
+    path = c.write("broken.jsonl", '{"x1": 1.0}\n{"x1": \n')
+    return ["predict", "--store", c.store, "--name", NAME, str(path)], [str(path), "line 2", "not valid JSON"]
+
+
+def _show_missing_model(c: Ctx) -> tuple[list[str], list[str]]:
+    return ["models", "show", "--store", c.store, "nope"], ["'nope'", c.store]
+
+
+def _show_missing_version(c: Ctx) -> tuple[list[str], list[str]]:
+    version = "20000101-000000-deadbeef"
+    return ["models", "show", "--store", c.store, NAME, version], [f"'{version}'", f"'{NAME}'", c.store]
+
+
+def _promote_missing_version(c: Ctx) -> tuple[list[str], list[str]]:
+    version = "20000101-000000-deadbeef"
+    return ["models", "promote", "--store", c.store, NAME, version], [f"'{version}'", f"'{NAME}'"]
+
+
+def _list_missing_model(c: Ctx) -> tuple[list[str], list[str]]:
+    return ["models", "list", "--store", c.store, "nope"], ["'nope'", c.store]
+
+
+USER_ERRORS = [
+    pytest.param(_missing_target, id="missing-target-column"),
+    pytest.param(_abc_in_numeric, id="string-in-numeric-schema-column"),
+    pytest.param(_empty_file, id="empty-file"),
+    pytest.param(_header_only, id="header-only-csv"),
+    pytest.param(_file_uri_with_space, id="file-uri-percent-escaped"),
+    pytest.param(_file_uri_with_host, id="file-uri-with-host"),
+    pytest.param(_single_class, id="single-class-target"),
+    pytest.param(_unlabelled_rows, id="unlabelled-rows"),
+    pytest.param(_missing_data, id="missing-data-file"),
+    pytest.param(_s3_uri("s3://", "no bucket name"), id="s3-empty"),
+    pytest.param(_s3_uri("s3:///key", "no bucket name"), id="s3-no-bucket"),
+    pytest.param(_s3_uri("s3://Bad_Bucket/x.csv", "'Bad_Bucket' is not a valid bucket name"), id="s3-bad-bucket"),
+    pytest.param(_s3_uri("s3://bucket", "expected s3://bucket/key"), id="s3-no-key"),
+    pytest.param(_s3_uri("s3://bucket/data/", "expected s3://bucket/key"), id="s3-prefix-not-file"),
+    pytest.param(_garbage_parquet, id="unreadable-parquet"),
+    pytest.param(_unknown_feature_type, id="schema-unknown-type"),
+    pytest.param(_invalid_yaml, id="schema-invalid-yaml"),
+    pytest.param(_absent_positive_class, id="positive-class-absent"),
+    pytest.param(_param_without_equals, id="param-without-equals"),
+    pytest.param(_gate_not_a_number, id="gate-not-a-number"),
+    pytest.param(_gate_unknown_metric, id="gate-unknown-metric"),
+    pytest.param(_bad_name, id="invalid-name"),
+    pytest.param(_zero_rows, id="zero-rows"),
+    pytest.param(_negative_threads, id="negative-threads"),
+    pytest.param(_predict_missing_input, id="predict-missing-input"),
+    pytest.param(_predict_bad_json_value, id="predict-jsonl-bad-value"),
+    pytest.param(_predict_bad_csv_value, id="predict-csv-bad-value"),
+    pytest.param(_predict_invalid_json, id="predict-invalid-json-line"),
+    pytest.param(_show_missing_model, id="show-missing-model"),
+    pytest.param(_show_missing_version, id="show-missing-version"),
+    pytest.param(_promote_missing_version, id="promote-missing-version"),
+    pytest.param(_list_missing_model, id="list-missing-model"),
+]
+
+
+@pytest.mark.parametrize("case", USER_ERRORS)
+def test_user_errors_exit_2_and_name_the_culprit(
+    case: Case, tmp_path: Path, mixed_csv: Path, store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args, fragments = case(Ctx(tmp=tmp_path, mixed=mixed_csv, store=store))
+    code, out, err = cli(capsys, *args)
+    assert code == 2, err
+    assert err.startswith("treeport: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    assert out == ""
+    assert not (tmp_path / "fresh-store").exists(), "a failed run must not publish anything"
+
+
+def test_gate_rejection_exits_3_and_publishes_nothing(
+    tmp_path: Path, mixed_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = (tmp_path / "models").as_uri()
+    args = train_args(uri, mixed_csv, "--target", "approved", "--positive-class", "yes", "--gate", "auc=0.999")
+    code, out, err = cli(capsys, *args)
+    assert code == 3, err
+    assert "model rejected by the gate" in err
+    assert "auc" in err and "0.999" in err
+    assert "Traceback" not in err
+    assert "trained" not in out
+    assert not (tmp_path / "models" / NAME / "LATEST").exists()
+
+    code, out, err = cli(capsys, "models", "list", "--store", uri)
+    assert (code, out) == (0, "")
+    code, out, err = cli(capsys, "models", "list", "--store", uri, NAME)
+    assert code == 2 and f"no model {NAME!r}" in err
+
+
+def test_train_prints_version_metrics_and_parity(
+    tmp_path: Path, mixed_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = (tmp_path / "models").as_uri()
+    code, out, err = cli(capsys, *train_args(uri, mixed_csv, "--target", "approved", "--positive-class", "yes"))
+    assert code == 0, err
+    assert err == ""
+    assert f"trained {NAME} version " in out
+    version = out.split(f"trained {NAME} version ", 1)[1].split()[0]
+    assert "metrics:" in out and "auc=" in out
+    assert "parity" in out and "daal4py vs xgboost" in out
+    assert f"{uri}/{NAME}/{version}" in out
+    assert (tmp_path / "models" / NAME / "LATEST").read_text().strip() == version
+    assert "positive class" not in out, "--positive-class was given, so no note about choosing it"
+
+
+def test_drop_unlabelled_trains_on_the_labelled_rows(
+    tmp_path: Path, mixed_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = pd.read_csv(mixed_csv)
+    _unlabel(frame)
+    data = tmp_path / "unlabelled.csv"
+    frame.to_csv(data, index=False)
+    uri = (tmp_path / "models").as_uri()
+    code, out, err = cli(capsys, *train_args(uri, data, "--target", "approved", "--drop-unlabelled"))
+    assert code == 0, err
+    assert "note: dropped 2 row(s) with no 'approved' value" in out
+    assert f"({len(frame) - 2} rows:" in out
+
+
+def test_models_list_and_show(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "models", "list", "--store", store)
+    assert (code, out.splitlines()) == (0, [NAME]), err
+
+    code, out, err = cli(capsys, "models", "list", "--store", store, NAME)
+    assert code == 0, err
+    [line] = out.splitlines()
+    version, marker = line.split()
+    assert marker == "LATEST"
+
+    code, out, err = cli(capsys, "models", "show", "--store", store, NAME)
+    assert code == 0, err
+    assert f"{NAME} version {version} (LATEST), binary, checksums verified" in out
+    assert "parity" in out and "metrics:" in out
+
+
+def test_models_show_json_manifest(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "models", "show", "--store", store, NAME, "--json")
+    assert code == 0, err
+    manifest = json.loads(out)
+    assert manifest["name"] == NAME
+    assert manifest["task"] == "binary"
+    assert manifest["schema"]["target"]["positive_class"] == "yes"
+    assert manifest["parity"]["max_abs_diff"] <= 1e-5
+    assert manifest["parity"]["label_agreement"] == 1.0
+    root = Path(store.removeprefix("file://")) / NAME / manifest["version"]
+    for filename in ("model.json", "preprocessor.json"):
+        entry = manifest["files"][filename]
+        data = (root / filename).read_bytes()
+        assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def test_promote_moves_latest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = (tmp_path / "models").as_uri()
+    versions = []
+    for seed in ("1", "2"):  # different seeds: different models, so different version ids
+        code, out, err = cli(
+            capsys, "train", "--store", uri, "--name", "credit", "--rows", "2000", "--seed", seed, *FAST
+        )
+        assert code == 0, err
+        versions.append(out.split("trained credit version ", 1)[1].split()[0])
+    old, new = versions
+    assert old != new
+    latest = tmp_path / "models" / "credit" / "LATEST"
+    assert latest.read_text().strip() == new
+
+    code, out, err = cli(capsys, "models", "promote", "--store", uri, "credit", old)
+    assert code == 0, err
+    assert f"promoted credit version {old} to LATEST" in out
+    assert latest.read_text().strip() == old
+
+    code, out, err = cli(capsys, "models", "list", "--store", uri, "credit")
+    assert code == 0, err
+    assert sorted(out.splitlines()) == sorted([f"{old}  LATEST", new])
+    code, out, err = cli(capsys, "models", "show", "--store", uri, "credit")
+    assert code == 0, err
+    assert f"credit version {old} (LATEST)" in out
+
+
+def _predictions(out: str) -> list[dict[str, object]]:
+    results = [json.loads(line) for line in out.splitlines()]
+    for result in results:
+        assert set(result) == {"label", "probability"}
+        assert result["label"] in ("yes", "no")
+        assert 0.0 <= result["probability"] <= 1.0  # type: ignore[operator]
+        assert (result["label"] == "yes") == (result["probability"] >= 0.5)  # type: ignore[operator]
+    return results
+
+
+def test_predict_csv_and_json_lines(
+    store: str, mixed_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = 25
+    csv = tmp_path / "input.csv"
+    pd.read_csv(mixed_csv).head(rows).to_csv(csv, index=False)  # the target column is extra and ignored
+    jsonl = tmp_path / "input.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in feature_records(mixed_csv, rows)))
+
+    code, out, err = cli(capsys, "predict", "--store", store, "--name", NAME, str(csv))
+    assert code == 0, err
+    from_csv = _predictions(out)
+    code, out, err = cli(capsys, "predict", "--store", store, "--name", NAME, str(jsonl))
+    assert code == 0, err
+    from_jsonl = _predictions(out)
+
+    assert len(from_csv) == len(from_jsonl) == rows
+    assert [r["label"] for r in from_csv] == [r["label"] for r in from_jsonl]
+    for a, b in zip(from_csv, from_jsonl, strict=True):
+        assert a["probability"] == pytest.approx(b["probability"], abs=1e-6)
+    truth = pd.read_csv(mixed_csv)["approved"].head(rows).tolist()
+    agreement = sum(r["label"] == t for r, t in zip(from_csv, truth, strict=True)) / rows
+    assert agreement >= 0.7
+
+
+@pytest.mark.integration
+def test_train_and_predict_on_s3(
+    bucket: str, mixed_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.upload_file(str(mixed_csv), bucket, "data/mixed.csv")
+    store = f"s3://{bucket}/models"
+    data = f"s3://{bucket}/data/mixed.csv"
+
+    code, out, err = cli(capsys, *train_args(store, data, "--target", "approved", "--positive-class", "yes"))
+    assert code == 0, err
+    version = out.split(f"trained {NAME} version ", 1)[1].split()[0]
+    assert f"{store}/{NAME}/{version}" in out
+    assert data in out  # the data source is recorded in the summary
+    latest = s3.get_object(Bucket=bucket, Key=f"models/{NAME}/LATEST")["Body"].read().decode().strip()
+    assert latest == version
+
+    code, out, err = cli(capsys, "models", "list", "--store", store)
+    assert (code, out.splitlines()) == (0, [NAME]), err
+    code, out, err = cli(capsys, "models", "show", "--store", store, NAME, "--json")
+    assert code == 0, err
+    assert json.loads(out)["version"] == version
+
+    inputs = tmp_path / "input.csv"
+    pd.read_csv(mixed_csv).head(10).to_csv(inputs, index=False)
+    code, out, err = cli(capsys, "predict", "--store", store, "--name", NAME, str(inputs))
+    assert code == 0, err
+    assert len(_predictions(out)) == 10
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [("data/absent.csv", "no such object"), (None, "bucket does not exist")],
+    ids=["missing-object", "missing-bucket"],
+)
+def test_s3_data_errors_exit_2(
+    bucket: str, key: str | None, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = f"s3://{bucket}/{key}" if key else f"s3://{bucket}-absent/data/mixed.csv"
+    code, out, err = cli(capsys, *train_args(tmp_path.as_uri(), uri, "--target", "approved"))
+    assert code == 2, err
+    assert out == ""
+    assert uri in err and fragment in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.integration
+def test_console_script_exits_2_for_missing_data(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "treeport"
+    assert exe.exists(), f"console script not installed next to {sys.executable}"
+    data = tmp_path / "absent.csv"
+    proc = subprocess.run(
+        [str(exe), "train", "--data", str(data), "--target", "y", "--store", (tmp_path / "models").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("treeport: error: ")
+    assert "data file not found" in proc.stderr and str(data) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_predict_accepts_a_json_array(
+    store: str, mixed_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(feature_records(mixed_csv, 3)))
+    code, out, _ = cli(capsys, "predict", "--store", store, "--name", NAME, str(path))
+    assert code == 0
+    assert [set(json.loads(line)) for line in out.splitlines()] == [{"label", "probability"}] * 3
