@@ -1,0 +1,1 @@
+"""Treeport's HTTP layer: one Flask app for every target (gunicorn, Lambda, SageMaker)."""

@@ -1,0 +1,173 @@
+"""Request bodies to rows: JSON `{"instances": [...]}` and CSV, strictly checked and cheap.
+
+Raw-record bodies become a list of dicts for `Preprocessor.transform_records`; headerless numeric CSV
+(SageMaker's `/invocations`) becomes the encoded float32 matrix directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+from flask import Request
+
+from api.errors import ApiError, malformed
+from model.schema import NumericFeature, Schema
+
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv",)
+
+
+class _NonFiniteLiteral(ValueError):
+    """Raised by the JSON parser on NaN, Infinity or -Infinity, which JSON does not allow."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFiniteLiteral(name)
+
+
+def media_type(request: Request) -> str:
+    """Return the request's media type, lowercased, without parameters."""
+    return (request.mimetype or "").lower()
+
+
+def read_body(request: Request) -> bytes:
+    """Return the body (Werkzeug enforces MAX_CONTENT_LENGTH, also for chunked bodies)."""
+    return request.get_data(cache=True)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON body; NaN/Infinity literals and malformed JSON are 400s with their own codes."""
+    if not body.strip():
+        raise malformed("empty_body", "request body is empty")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except _NonFiniteLiteral as exc:
+        raise malformed("non_finite_number", f"JSON does not allow the literal {exc}; send null for missing") from None
+    except UnicodeDecodeError:
+        raise malformed("invalid_encoding", "request body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise malformed(
+            "malformed_json", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise malformed("malformed_json", "JSON nested too deeply") from None
+
+
+def instances_of(payload: Any, max_rows: int) -> list[Any]:
+    """Return the `instances` list of a `/predict` payload, checking its envelope."""
+    if not isinstance(payload, dict):
+        raise malformed(
+            "invalid_body_type", f'expected a JSON object {{"instances": [...]}}, got {_json_kind(payload)}'
+        )
+    if "instances" not in payload:
+        raise malformed("missing_instances", 'the body must have an "instances" array')
+    extra = set(payload) - {"instances"}
+    if extra:
+        raise malformed(
+            "unknown_body_field", f"unknown top-level field(s) {sorted(extra)}; only 'instances' is allowed"
+        )
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise malformed("instances_not_array", f'"instances" must be an array, got {_json_kind(instances)}')
+    check_rows(len(instances), max_rows)
+    return instances
+
+
+def check_rows(n: int, max_rows: int) -> None:
+    """Refuse an empty batch (400) or one over the row limit (413)."""
+    if n == 0:
+        raise malformed("empty_instances", "no rows to predict")
+    if n > max_rows:
+        raise ApiError(413, "too_many_rows", f"{n} rows is more than the limit of {max_rows} per request")
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def decode_text(body: bytes) -> str:
+    """Decode a text body as UTF-8 (a BOM is dropped)."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise malformed("invalid_encoding", "request body is not UTF-8") from None
+
+
+def csv_records(body: bytes, schema: Schema, max_rows: int) -> list[dict[str, Any]]:
+    """Parse CSV with a header row into records typed by the schema (empty cells are missing)."""
+    text = decode_text(body)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise malformed("malformed_csv", f"malformed CSV: {exc}") from None
+    rows = [r for r in rows if r]
+    if not rows:
+        raise malformed("empty_body", "request body is empty")
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header):
+        raise malformed("malformed_csv", "CSV header has duplicate column names")
+    data = rows[1:]
+    check_rows(len(data), max_rows)
+    numeric = {f.name for f in schema.features if isinstance(f, NumericFeature)}
+    records: list[dict[str, Any]] = []
+    for i, row in enumerate(data):
+        if len(row) != len(header):
+            raise malformed("malformed_csv", f"CSV row {i} has {len(row)} fields; the header has {len(header)}")
+        record: dict[str, Any] = {}
+        for name, cell in zip(header, row, strict=True):
+            cell = cell.strip()
+            if cell == "":
+                record[name] = None
+            elif name in numeric:
+                record[name] = _csv_number(cell)
+            else:
+                record[name] = cell
+        records.append(record)
+    return records
+
+
+def _csv_number(cell: str) -> Any:
+    """Return the cell as a float, or the text itself so validation reports it by field."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    return value if math.isfinite(value) else cell
+
+
+def csv_matrix(body: bytes, n_columns: int, max_rows: int) -> np.ndarray:
+    """Parse headerless numeric CSV (already-preprocessed rows) into a float32 matrix; empty cells are NaN."""
+    text = decode_text(body)
+    lines = [line for line in text.splitlines() if line.strip()]
+    check_rows(len(lines), max_rows)
+    out = np.empty((len(lines), n_columns), dtype=np.float32)
+    for i, line in enumerate(lines):
+        cells = line.split(",")
+        if len(cells) != n_columns:
+            raise ApiError(
+                422,
+                "wrong_column_count",
+                f"CSV row {i} has {len(cells)} values; the model takes {n_columns} preprocessed columns",
+            )
+        for j, cell in enumerate(cells):
+            cell = cell.strip()
+            if not cell:
+                out[i, j] = np.nan
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ApiError(
+                    422, "schema_violation", f"CSV row {i} column {j}: expected a number, got {cell[:40]!r}"
+                ) from None
+            if not math.isfinite(value):
+                raise ApiError(422, "non_finite_number", f"CSV row {i} column {j}: {cell!r} is not a finite number")
+            out[i, j] = value
+    return out

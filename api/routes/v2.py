@@ -1,0 +1,203 @@
+"""The Open Inference Protocol (KServe V2) over REST.
+
+Inputs: one tensor per feature (shape `[N]` or `[N, 1]`, BYTES for categorical, numeric types otherwise),
+or one FP32 tensor of shape `[N, F]` holding already-preprocessed rows. Outputs: `predict` (labels or
+values) and, for classifiers, `predict_proba` (`[N, classes]`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, g, jsonify, request
+
+from api.errors import ApiError, malformed
+from api.inputs import JSON_TYPES, check_rows, media_type, parse_json, read_body
+from api.routes.predict import unsupported_media
+from api.services import services
+from model.predictor import Predictor
+from model.schema import NumericFeature
+
+bp = Blueprint("v2", __name__, url_prefix="/v2")
+
+NUMERIC_TYPES = frozenset(
+    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
+)
+DATATYPES = NUMERIC_TYPES | {"BYTES"}
+
+
+def _model(name: str) -> Predictor:
+    predictor = services().state.predictor
+    if name != predictor.name:
+        raise ApiError(404, "model_not_found", f"no model named {name!r}; this server serves {predictor.name!r}")
+    return predictor
+
+
+@bp.get("/health/live")
+def live() -> Response:
+    """V2 liveness."""
+    return jsonify({"live": True})
+
+
+@bp.get("/health/ready")
+def ready() -> Response:
+    """V2 readiness: 200 once a model is loaded, else 503."""
+    services().state.predictor  # noqa: B018  (raises ModelNotReady -> 503)
+    return jsonify({"ready": True})
+
+
+@bp.get("/models/<name>")
+def model_metadata(name: str) -> Response:
+    """V2 model metadata: versions, platform, input and output tensors."""
+    predictor = _model(name)
+    inputs = [
+        {"name": f.name, "datatype": "FP32" if isinstance(f, NumericFeature) else "BYTES", "shape": [-1]}
+        for f in predictor.schema.features
+    ]
+    outputs = [{"name": "predict", "datatype": _label_type(predictor), "shape": [-1]}]
+    if predictor.task != "regression":
+        outputs.append({"name": "predict_proba", "datatype": "FP32", "shape": [-1, len(predictor.classes)]})
+    return jsonify(
+        {
+            "name": predictor.name,
+            "versions": [predictor.version],
+            "platform": f"treeport-{predictor.backend_name}",
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+    )
+
+
+@bp.get("/models/<name>/ready")
+def model_ready(name: str) -> Response:
+    """V2 per-model readiness."""
+    predictor = _model(name)
+    return jsonify({"name": predictor.name, "ready": True})
+
+
+@bp.post("/models/<name>/infer")
+def infer(name: str) -> Response:
+    """V2 inference."""
+    predictor = _model(name)
+    mt = media_type(request)
+    if mt not in JSON_TYPES:
+        raise unsupported_media(mt, JSON_TYPES)
+    payload = parse_json(read_body(request))
+    if not isinstance(payload, dict):
+        raise malformed("invalid_body_type", "expected a JSON object with an 'inputs' array")
+    tensors = payload.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise malformed("invalid_inputs", "'inputs' must be a non-empty array of tensors")
+    settings = services().settings
+    rows = _rows_from_tensors([_tensor(t, i) for i, t in enumerate(tensors)], predictor, settings.max_rows)
+    x = rows if isinstance(rows, np.ndarray) else predictor.encode(rows, settings.ignore_unknown_features)
+    outputs = predictor.backend.outputs(x)
+    g.rows = len(outputs)
+    body: dict[str, Any] = {
+        "model_name": predictor.name,
+        "model_version": predictor.version,
+        "outputs": _outputs(predictor, outputs),
+    }
+    if "id" in payload:
+        body["id"] = payload["id"]
+    return jsonify(body)
+
+
+def _tensor(raw: Any, index: int) -> dict[str, Any]:
+    """Check one input tensor's envelope; return it with `data` flattened."""
+    where = f"inputs[{index}]"
+    if not isinstance(raw, dict):
+        raise malformed("invalid_inputs", f"{where} must be an object with name, shape, datatype and data")
+    for key in ("name", "shape", "datatype", "data"):
+        if key not in raw:
+            raise malformed("invalid_inputs", f"{where} has no {key!r}")
+    name, shape, datatype, data = raw["name"], raw["shape"], raw["datatype"], raw["data"]
+    if not isinstance(name, str):
+        raise malformed("invalid_inputs", f"{where}.name must be a string")
+    if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        raise malformed("invalid_inputs", f"{where}.shape must be a non-empty array of non-negative integers")
+    if datatype not in DATATYPES:
+        raise malformed("invalid_inputs", f"{where}.datatype {datatype!r} is not a V2 datatype")
+    if not isinstance(data, list):
+        raise malformed("invalid_inputs", f"{where}.data must be an array")
+    flat = _flatten(data, where)
+    expected = int(np.prod(shape))
+    if len(flat) != expected:
+        raise ApiError(422, "shape_mismatch", f"{where} has {len(flat)} values but shape {shape} needs {expected}")
+    return {"name": name, "shape": shape, "datatype": datatype, "data": flat}
+
+
+def _flatten(data: list[Any], where: str) -> list[Any]:
+    if not any(isinstance(v, list) for v in data):
+        return data
+    flat: list[Any] = []
+    for v in data:
+        if isinstance(v, list):
+            if any(isinstance(w, (list, dict)) for w in v):
+                raise malformed("invalid_inputs", f"{where}.data nests deeper than two levels")
+            flat.extend(v)
+        else:
+            flat.append(v)
+    return flat
+
+
+def _rows_from_tensors(tensors: list[dict[str, Any]], predictor: Predictor, max_rows: int) -> Any:
+    """Return an encoded matrix (one [N, F] tensor) or records (one tensor per feature)."""
+    width = predictor.preprocessor.n_columns
+    if len(tensors) == 1 and len(tensors[0]["shape"]) == 2 and tensors[0]["shape"][1] != 1:
+        t = tensors[0]
+        n, f = t["shape"]
+        if f != width:
+            raise ApiError(422, "shape_mismatch", f"a preprocessed tensor needs shape [N, {width}], got {t['shape']}")
+        if t["datatype"] not in NUMERIC_TYPES - {"BOOL"}:
+            raise ApiError(422, "schema_violation", f"a preprocessed tensor must be numeric, got {t['datatype']}")
+        check_rows(n, max_rows)
+        values = t["data"]
+        if not all(type(v) in (int, float) for v in values):
+            raise ApiError(
+                422, "schema_violation", "a preprocessed tensor holds numbers only (NaN as null is not allowed)"
+            )
+        return np.asarray(values, dtype=np.float32).reshape(n, f)
+    sizes = {t["shape"][0] for t in tensors}
+    for t in tensors:
+        if len(t["shape"]) > 2 or (len(t["shape"]) == 2 and t["shape"][1] != 1):
+            raise ApiError(422, "shape_mismatch", f"feature tensor {t['name']!r} must have shape [N] or [N, 1]")
+    if len(sizes) != 1:
+        raise ApiError(422, "shape_mismatch", f"feature tensors disagree on the row count: {sorted(sizes)}")
+    names = [t["name"] for t in tensors]
+    if len(set(names)) != len(names):
+        raise malformed("invalid_inputs", "two input tensors have the same name")
+    n = sizes.pop()
+    check_rows(n, max_rows)
+    records: list[dict[str, Any]] = [{} for _ in range(n)]
+    for t in tensors:
+        name = t["name"]
+        for record, value in zip(records, t["data"], strict=True):
+            record[name] = value
+    return records
+
+
+def _label_type(predictor: Predictor) -> str:
+    if predictor.task == "regression":
+        return "FP32"
+    return "INT64" if all(type(c) is int for c in predictor.classes) else "BYTES"
+
+
+def _outputs(predictor: Predictor, outputs: np.ndarray) -> list[dict[str, Any]]:
+    n = len(outputs)
+    if predictor.task == "regression":
+        return [{"name": "predict", "datatype": "FP32", "shape": [n], "data": outputs.astype(float).tolist()}]
+    proba = np.column_stack([1.0 - outputs, outputs]) if predictor.task == "binary" else outputs
+    labels = [predictor.classes[i] for i in proba.argmax(axis=1).tolist()]
+    if predictor.task == "binary":
+        labels = [predictor.classes[1] if p >= 0.5 else predictor.classes[0] for p in outputs.tolist()]
+    return [
+        {"name": "predict", "datatype": _label_type(predictor), "shape": [n], "data": labels},
+        {
+            "name": "predict_proba",
+            "datatype": "FP32",
+            "shape": [n, proba.shape[1]],
+            "data": proba.astype(float).ravel().tolist(),
+        },
+    ]

@@ -1,0 +1,98 @@
+"""Serving settings, read from `TREEPORT_*` environment variables when the app is built (never at import)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from model.backends import BACKENDS
+from model.errors import UserError
+
+PREFIX = "TREEPORT_"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `create_app` reads; tests build one directly, servers call `Settings.from_env()`."""
+
+    model_store: str = field(default_factory=lambda: (Path.cwd() / "models").as_uri())
+    """Store URI holding the bundles: file:///abs/path or s3://bucket/prefix."""
+
+    model_name: str = "credit-risk"
+    """Name of the model to serve."""
+
+    model_version: str = "LATEST"
+    """Version id to serve, or LATEST to follow the promoted version."""
+
+    backend: str = "daal4py"
+    """Inference engine: daal4py (oneDAL) or xgboost."""
+
+    api_keys: tuple[str, ...] = ()
+    """SHA-256 hex digests of accepted API keys; empty means no authentication."""
+
+    max_rows: int = 10_000
+    """Most rows one request may carry (413 beyond)."""
+
+    max_body_bytes: int = 6 * 1024 * 1024
+    """Largest request body in bytes (413 beyond); 6 MiB is SageMaker's limit."""
+
+    threads: int | None = None
+    """Inference threads; None means the CPUs the cgroup quota allows."""
+
+    ignore_unknown_features: bool = False
+    """Accept and drop fields the schema does not know instead of answering 422."""
+
+    reload_seconds: float = 0.0
+    """When > 0, poll LATEST this often and swap to a new version once it loads and verifies."""
+
+    load_model: bool = True
+    """Load the model when the app is built (tests of the not-ready state turn this off)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UserError(f"{PREFIX}BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
+        bad = [k for k in self.api_keys if not _SHA256_HEX.match(k)]
+        if bad:
+            raise UserError(f"{PREFIX}API_KEYS must hold lowercase SHA-256 hex digests (64 characters); got {bad[0]!r}")
+        for name in ("max_rows", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{PREFIX}{name.upper()} must be at least 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"{PREFIX}THREADS must be at least 1, got {self.threads}")
+        if self.reload_seconds < 0:
+            raise UserError(f"{PREFIX}RELOAD_SECONDS must not be negative, got {self.reload_seconds}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `TREEPORT_*` variables; unset ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw.strip())
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str) -> object:
+    var = PREFIX + name.upper()
+    try:
+        if name in ("max_rows", "max_body_bytes", "threads"):
+            return int(raw)
+        if name == "reload_seconds":
+            return float(raw)
+    except ValueError:
+        raise UserError(f"{var} must be a number, got {raw!r}") from None
+    if name in ("ignore_unknown_features", "load_model"):
+        lowered = raw.lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no"):
+            raise UserError(f"{var} must be 1/0 or true/false, got {raw!r}")
+        return lowered in ("1", "true", "yes")
+    if name == "api_keys":
+        return tuple(k.strip().lower() for k in raw.split(",") if k.strip())
+    return raw
