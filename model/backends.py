@@ -31,6 +31,9 @@ class Daal4pyBackend:
         self.n_classes = n_classes
         self.model = convert(booster)
         self._daal_model = self.model.daal_model_
+        # oneDAL computes SHAP values for binary and regression models only; multiclass explanations
+        # come from XGBoost itself, so the booster is kept for that case alone.
+        self._booster = booster if task == "multiclass" else None
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Return raw outputs for a C-contiguous float32 matrix."""
@@ -46,7 +49,9 @@ class Daal4pyBackend:
         return probabilities[:, 1] if self.task == "binary" else probabilities
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Return SHAP contributions (n, columns + 1; last column the bias), binary and regression only."""
+        """Return SHAP contributions: (n, columns + 1), or (n, classes, columns + 1); the last column is the bias."""
+        if self._booster is not None:
+            return XGBoostBackend(self._booster, self.task, self.n_classes).contributions(x)
         return np.asarray(self.model.predict(x, pred_contribs=True))
 
 
@@ -71,7 +76,7 @@ class XGBoostBackend:
         """Return SHAP contributions as XGBoost computes them."""
         import xgboost as xgb
 
-        return np.asarray(self.booster.predict(xgb.DMatrix(x), pred_contribs=True))
+        return np.asarray(self.booster.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True))
 
 
 def make_backend(name: str, booster: xgb.Booster, task: str, n_classes: int) -> Any:

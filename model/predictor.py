@@ -48,19 +48,36 @@ class Predictor:
         """Load and verify a bundle from a store URI and build a Predictor on it."""
         return cls(load_bundle(open_store(store_uri), name, version), backend=backend, threads=threads)
 
+    def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
+        """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
+        if isinstance(records, list):
+            return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
+        if isinstance(records, np.ndarray):
+            return self._check_matrix(records)
+        return self.preprocessor.transform_frame(records)
+
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Return one result per row for a list of dicts, a DataFrame, or an already-encoded matrix.
 
         Binary: `{"label", "probability"}` (probability of the positive class); multiclass:
         `{"label", "probabilities": {class: p}}`; regression: `{"value"}`.
         """
-        if isinstance(records, list):
-            x = self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
-        elif isinstance(records, np.ndarray):
-            x = self._check_matrix(records)
-        else:
-            x = self.preprocessor.transform_frame(records)
-        return self.format(self.backend.outputs(x))
+        return self.format(self.backend.outputs(self.encode(records, ignore_unknown)))
+
+    def explain(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
+        """Return SHAP contributions per raw feature (one-hot columns summed back) with the bias.
+
+        Contributions plus bias add up to the margin (log-odds for binary, the value for regression);
+        multiclass rows hold one such explanation per class.
+        """
+        contributions = self.backend.contributions(self.encode(records, ignore_unknown))
+        groups = self.preprocessor.feature_columns()
+        if self.task != "multiclass":
+            return [_explanation(row, groups) for row in contributions]
+        return [
+            {"classes": {cls: _explanation(row[k], groups) for k, cls in enumerate(self.classes)}}
+            for row in contributions
+        ]
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Return the backend's raw outputs for an encoded matrix."""
@@ -86,8 +103,17 @@ class Predictor:
         return [{"value": v} for v in outputs.astype(float).tolist()]
 
     def _check_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Return `x` as C-contiguous float32 if its width fits the model, else raise `ValidationError`."""
         if x.ndim != 2 or x.shape[1] != self.preprocessor.n_columns:
             raise ValidationError(
                 f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {x.shape}"
             )
         return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _explanation(row: np.ndarray, groups: list[tuple[str, tuple[int, ...]]]) -> dict[str, Any]:
+    """Sum one row's column contributions per feature; NaN one-hot cells contribute through their columns too."""
+    values = row.astype(float)
+    contributions = {name: float(values[list(cols)].sum()) if cols else 0.0 for name, cols in groups}
+    bias = float(values[-1])
+    return {"contributions": contributions, "bias": bias, "margin": float(values.sum())}

@@ -88,6 +88,10 @@ class Preprocessor:
         self._names = frozenset(f.name for f in features)
         self._template = [0.0] * len(self.columns)
 
+    def feature_columns(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Return each feature with the encoded columns it owns (one for numeric, its one-hots for categorical)."""
+        return [(s.name, (s.column,) if s.numeric else s.all_columns) for s in self._slots]
+
     @property
     def n_columns(self) -> int:
         """Return the width of the encoded matrix."""
