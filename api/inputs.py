@@ -45,7 +45,8 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise malformed("empty_body", "request body is empty")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # JSON on the wire is UTF-8 (RFC 8259); json.loads would otherwise guess UTF-16/32 from the bytes.
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except _NonFiniteLiteral as exc:
         raise malformed("non_finite_number", f"JSON does not allow the literal {exc}; send null for missing") from None
     except UnicodeDecodeError:
