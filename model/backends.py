@@ -1,7 +1,8 @@
 """The two inference engines behind `Predictor`: daal4py (oneDAL) and XGBoost itself.
 
-Both take the preprocessed float32 matrix and return raw outputs: P(positive) for binary, an
-(n, k) probability matrix for multiclass, values for regression.
+Both are built from the bundle's `model.json` bytes and take the preprocessed float32 matrix. They
+return raw outputs: P(positive) for binary, an (n, k) probability matrix for multiclass, values for
+regression. The daal4py backend imports neither xgboost nor scikit-learn (see `model.onedal`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.convert import convert
+from model.onedal import build_model, daal4py_core
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -18,41 +19,56 @@ if TYPE_CHECKING:
 BACKENDS = ("daal4py", "xgboost")
 
 
+def load_booster(model_json: bytes, threads: int | None = None) -> xgb.Booster:
+    """Return an XGBoost booster loaded from JSON bytes."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_json))
+    if threads:
+        booster.set_param({"nthread": threads})
+    return booster
+
+
 class Daal4pyBackend:
-    """oneDAL inference on a model converted once, at load time."""
+    """oneDAL inference on a model built once, at load time."""
 
     name = "daal4py"
 
-    def __init__(self, booster: xgb.Booster, task: str, n_classes: int) -> None:
-        import daal4py
-
-        self._d4p = daal4py
+    def __init__(self, model_json: bytes, task: str, n_classes: int, threads: int | None = None) -> None:
+        self._core = daal4py_core()
+        if threads:
+            self._core.daalinit(threads)
         self.task = task
         self.n_classes = n_classes
-        self.model = convert(booster)
-        self._daal_model = self.model.daal_model_
-        # oneDAL computes SHAP values for binary and regression models only; multiclass explanations
-        # come from XGBoost itself, so the booster is kept for that case alone.
-        self._booster = booster if task == "multiclass" else None
+        self._model = build_model(model_json).model
+        self._model_json = model_json
+        self._booster: Any = None
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Return raw outputs for a C-contiguous float32 matrix."""
-        # A prediction algorithm object keeps its result table sized to the first call, so a
+        # A prediction algorithm object keeps its result table sized to its first call, so a
         # fresh one is built per call; that costs about a microsecond.
         if self.task == "regression":
-            algo = self._d4p.gbt_regression_prediction(fptype="float")
-            return np.asarray(algo.compute(x, self._daal_model).prediction).ravel()
-        algo = self._d4p.gbt_classification_prediction(
+            algo = self._core.gbt_regression_prediction(fptype="float")
+            return np.asarray(algo.compute(x, self._model).prediction).ravel()
+        algo = self._core.gbt_classification_prediction(
             nClasses=self.n_classes, fptype="float", resultsToEvaluate="computeClassProbabilities"
         )
-        probabilities = np.asarray(algo.compute(x, self._daal_model).probabilities)
+        probabilities = np.asarray(algo.compute(x, self._model).probabilities)
         return probabilities[:, 1] if self.task == "binary" else probabilities
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Return SHAP contributions: (n, columns + 1), or (n, classes, columns + 1); the last column is the bias."""
-        if self._booster is not None:
-            return XGBoostBackend(self._booster, self.task, self.n_classes).contributions(x)
-        return np.asarray(self.model.predict(x, pred_contribs=True))
+        """Return SHAP contributions: (n, columns + 1), or (n, classes, columns + 1); the last column is the bias.
+
+        These come from XGBoost's TreeSHAP (the booster is loaded on first use). oneDAL's own
+        `shapContributions` was measured against it here (daal4py 2026.2): its rows still sum to the
+        margin, but on some models it moves up to ~3.6 between the bias and one feature, and it has
+        no multiclass support, so it is not used.
+        """
+        if self._booster is None:
+            self._booster = load_booster(self._model_json)
+        return XGBoostBackend.from_booster(self._booster, self.task, self.n_classes).contributions(x)
 
 
 class XGBoostBackend:
@@ -60,10 +76,17 @@ class XGBoostBackend:
 
     name = "xgboost"
 
-    def __init__(self, booster: xgb.Booster, task: str, n_classes: int) -> None:
-        self.booster = booster
+    def __init__(self, model_json: bytes, task: str, n_classes: int, threads: int | None = None) -> None:
+        self.booster = load_booster(model_json, threads)
         self.task = task
         self.n_classes = n_classes
+
+    @classmethod
+    def from_booster(cls, booster: xgb.Booster, task: str, n_classes: int) -> XGBoostBackend:
+        """Wrap an already-loaded booster (training has one in hand)."""
+        backend = cls.__new__(cls)
+        backend.booster, backend.task, backend.n_classes = booster, task, n_classes
+        return backend
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Return raw outputs for a float32 matrix."""
@@ -79,8 +102,8 @@ class XGBoostBackend:
         return np.asarray(self.booster.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True))
 
 
-def make_backend(name: str, booster: xgb.Booster, task: str, n_classes: int) -> Any:
-    """Build the named backend around `booster`."""
+def make_backend(name: str, model_json: bytes, task: str, n_classes: int, threads: int | None = None) -> Any:
+    """Build the named backend from the bundle's model bytes."""
     if name == "daal4py":
-        return Daal4pyBackend(booster, task, n_classes)
-    return XGBoostBackend(booster, task, n_classes)
+        return Daal4pyBackend(model_json, task, n_classes, threads)
+    return XGBoostBackend(model_json, task, n_classes, threads)

@@ -44,6 +44,14 @@ def convert(booster: xgb.Booster) -> Any:
     return daal4py.mb.convert_model(booster)
 
 
+def converted_outputs(model: Any, task: str, x: np.ndarray) -> np.ndarray:
+    """Return a `daal4py.mb.GBTDAALModel`'s outputs in the backends' form."""
+    if task == "regression":
+        return np.asarray(model.predict(x))
+    probabilities = np.asarray(model.predict_proba(x))
+    return probabilities[:, 1] if task == "binary" else probabilities
+
+
 def labels_of(task: str, outputs: np.ndarray) -> np.ndarray:
     """Return class indices (or the values themselves, for regression) from model outputs."""
     if task == "binary":

@@ -17,7 +17,7 @@ import numpy as np
 
 from model import bundle as bundle_io
 from model.backends import Daal4pyBackend, XGBoostBackend
-from model.convert import Parity, parity
+from model.convert import Parity, convert, converted_outputs, parity
 from model.data import CREDIT_RISK_TARGET, DEFAULT_ROWS, DEFAULT_SEED, credit_risk, read_table
 from model.errors import DataError, ModelRejected
 from model.evaluate import evaluate, gate, thresholds_for
@@ -126,24 +126,36 @@ def run_training(config: TrainConfig) -> TrainResult:
     clock["train_s"] = time.perf_counter() - t
 
     x_test, y_test = x_all[parts.test], y[parts.test]
-    reference = XGBoostBackend(booster, schema.target.task, n_classes).outputs(x_test)
+    reference = XGBoostBackend.from_booster(booster, schema.target.task, n_classes).outputs(x_test)
     metrics = evaluate(schema.target.task, y_test, reference)
     thresholds = thresholds_for(schema.target.task, config.thresholds)
     failures = gate(metrics, thresholds)
     if failures:
         raise ModelRejected(f"model rejected by the gate: {'; '.join(failures)}")
 
-    t = time.perf_counter()
-    converted = Daal4pyBackend(booster, schema.target.task, n_classes)
-    clock["convert_s"] = time.perf_counter() - t
-    check = parity(schema.target.task, reference, converted.outputs(np.ascontiguousarray(x_test)))
-    if not check.ok:
-        raise ModelRejected(
-            f"daal4py parity check failed on {check.rows} test rows: max |diff| {check.max_abs_diff:.3g}, "
-            f"label agreement {check.label_agreement:.4%}"
-        )
-
     model_bytes = bytes(booster.save_raw("json"))
+    x_test = np.ascontiguousarray(x_test)
+    t = time.perf_counter()
+    official = convert(booster)
+    clock["convert_s"] = time.perf_counter() - t
+    # Two conversions are checked: daal4py's own convert_model, and the builder the Predictor uses
+    # to serve from model.json without importing xgboost (model.onedal); both must match XGBoost.
+    checks = {
+        "convert_model": parity(schema.target.task, reference, converted_outputs(official, schema.target.task, x_test)),
+        "served": parity(
+            schema.target.task,
+            reference,
+            Daal4pyBackend(model_bytes, schema.target.task, n_classes, threads).outputs(x_test),
+        ),
+    }
+    for which, check in checks.items():
+        if not check.ok:
+            raise ModelRejected(
+                f"daal4py parity check ({which}) failed on {check.rows} test rows: max |diff| "
+                f"{check.max_abs_diff:.3g}, label agreement {check.label_agreement:.4%}"
+            )
+    check = checks["served"]
+
     version = bundle_io.new_version(model_bytes)
     report = {"metrics": metrics, "thresholds": thresholds, "learning_curve": curves}
     files = {
@@ -159,6 +171,7 @@ def run_training(config: TrainConfig) -> TrainResult:
         "metrics": metrics,
         "thresholds": thresholds,
         "parity": check.to_dict(),
+        "parity_convert_model": checks["convert_model"].to_dict(),
         "params": params,
         "trees": {"rounds": booster.num_boosted_rounds()},
         "columns": preprocessor.n_columns,

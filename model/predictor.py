@@ -18,8 +18,6 @@ class Predictor:
     """A loaded model: schema, preprocessor and an inference backend built once, at load time."""
 
     def __init__(self, bundle: Bundle, backend: str = "daal4py", threads: int | None = None) -> None:
-        import xgboost as xgb
-
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r} (expected one of {list(BACKENDS)})")
         self.bundle = bundle
@@ -30,15 +28,8 @@ class Predictor:
         self.classes = list(self.schema.target.classes)
         self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
         self.threads = threads or allowed_cpus()
-        booster = xgb.Booster()
-        booster.load_model(bytearray(bundle.files[MODEL_FILE]))
-        booster.set_param({"nthread": self.threads})
-        if backend == "daal4py":
-            import daal4py
-
-            daal4py.daalinit(self.threads)
         n_classes = len(self.classes) if self.task == "multiclass" else 2
-        self.backend = make_backend(backend, booster, self.task, n_classes)
+        self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
         self.backend_name = backend
 
     @classmethod

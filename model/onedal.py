@@ -1,0 +1,156 @@
+"""Build the oneDAL (daal4py) model straight from XGBoost's `model.json`, for a fast cold start.
+
+`daal4py.mb.convert_model` needs a live `xgboost.Booster`, and `import daal4py` runs `daal4py.mb`,
+which imports scikit-learn: together about 5 s before the first prediction. Serving needs neither:
+this module loads only daal4py's compiled core and feeds its GBT model builders the trees read from
+the bundle's JSON, following the same rules as `daal4py.mb.gbt_convertors` (thresholds moved to the
+next float32 below, because XGBoost splits on `x < t` and oneDAL on `x <= t`; vector base scores of
+multiclass models added to the first trees' leaves). Tests check the result against `convert_model`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from model.errors import BundleIntegrityError
+
+# Loaded under a top-level name: as "daal4py._daal4py" its Cython init tries the implicit relative
+# import "daal4py.numpy" first, which runs the package __init__ and so scikit-learn.
+_CORE_NAME = "_daal4py"
+
+
+def daal4py_core() -> ModuleType:
+    """Return daal4py's compiled core (model builders and prediction algorithms) without scikit-learn.
+
+    If the full `daal4py` package is already imported (training does), its core is reused.
+    """
+    loaded = sys.modules.get("daal4py")
+    if loaded is not None and hasattr(loaded, "gbt_clf_model_builder"):
+        return loaded
+    core = sys.modules.get(_CORE_NAME)
+    if core is not None:
+        return core
+    spec = importlib.util.find_spec("daal4py")  # locates the package without executing its __init__
+    if spec is None or spec.origin is None:
+        raise ImportError("daal4py is not installed (it ships in scikit-learn-intelex)")
+    folder = Path(spec.origin).parent
+    candidates = sorted(folder.glob("_daal4py.*"))
+    if not candidates:
+        raise ImportError(f"daal4py's compiled core was not found in {folder}")
+    core_spec = importlib.util.spec_from_file_location(_CORE_NAME, candidates[0])
+    if core_spec is None or core_spec.loader is None:
+        raise ImportError(f"cannot load {candidates[0]}")
+    core = importlib.util.module_from_spec(core_spec)
+    core_spec.loader.exec_module(core)
+    sys.modules[_CORE_NAME] = core
+    return core
+
+
+@dataclass(frozen=True)
+class OneDalModel:
+    """A oneDAL GBT model and what prediction needs to know about it."""
+
+    model: Any
+    task: str
+    n_classes: int
+    n_features: int
+
+
+def build_model(model_json: bytes) -> OneDalModel:
+    """Build the oneDAL model from XGBoost JSON bytes (a `gbtree` booster)."""
+    core = daal4py_core()
+    try:
+        learner = json.loads(model_json)["learner"]
+        params = learner["learner_model_param"]
+        objective = learner["objective"]["name"]
+        booster = learner["gradient_booster"]
+        trees = booster["model"]["trees"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleIntegrityError(f"model.json is not an XGBoost model ({exc})") from None
+    if booster.get("name") != "gbtree":
+        raise BundleIntegrityError(f"only gbtree boosters can be served, got {booster.get('name')!r}")
+    n_features = int(params["num_feature"])
+    n_classes = int(params["num_class"])
+    base_score = _base_score(params["base_score"], objective)
+    if objective.startswith("multi:"):
+        task, n_iterations = "multiclass", len(trees) // n_classes
+    elif objective in ("binary:logistic", "binary:logitraw"):
+        task, n_classes, n_iterations = "binary", 2, len(trees)
+        if objective == "binary:logitraw":
+            base_score = float(1 / (1 + np.exp(-base_score)))  # type: ignore[operator]
+    else:
+        task, n_iterations = "regression", len(trees)
+    if task == "regression":
+        builder = core.gbt_reg_model_builder(n_features=n_features, n_iterations=n_iterations)
+    else:
+        builder = core.gbt_clf_model_builder(n_features=n_features, n_iterations=n_iterations, n_classes=n_classes)
+    class_label = 0
+    for counter, tree in enumerate(trees, start=1):
+        # As daal4py.mb does: a vector base score (multiclass, XGBoost >= 3.1) goes into the first trees.
+        intercept = base_score[counter - 1] if isinstance(base_score, list) and counter <= n_classes else 0.0
+        _add_tree(builder, tree, task, class_label, intercept)
+        if counter % n_iterations == 0:
+            class_label += 1
+    model = builder.model(base_score=base_score if isinstance(base_score, float) else None)
+    return OneDalModel(model=model, task=task, n_classes=n_classes, n_features=n_features)
+
+
+def _base_score(raw: str, objective: str) -> float | list[float]:
+    """Return the base score in the link scale, as daal4py's converter does."""
+    value: float | list[float]
+    if raw.startswith("["):
+        values = [float(v) for v in json.loads(raw)]
+        value = values[0] if len(values) == 1 else (values or 0.5)
+    else:
+        value = float(raw)
+    if isinstance(value, float):
+        if objective in ("count:poisson", "reg:gamma", "reg:tweedie", "survival:aft"):
+            value = float(np.log(value))
+        elif objective == "reg:logistic":
+            value = float(np.log(value / (1 - value)))
+    return value
+
+
+def _add_tree(builder: Any, tree: dict[str, Any], task: str, class_label: int, intercept: float) -> None:
+    left, right = tree["left_children"], tree["right_children"]
+    conditions, features = tree["split_conditions"], tree["split_indices"]
+    default_left, cover = tree["default_left"], tree["sum_hessian"]
+    if any(tree.get("split_type", [])):
+        raise BundleIntegrityError("categorical splits are not supported by oneDAL")
+    n_nodes = len(left)
+    tree_id = (
+        builder.create_tree(n_nodes)
+        if task == "regression"
+        else builder.create_tree(n_nodes=n_nodes, class_label=class_label)
+    )
+    if left[0] == -1:
+        builder.add_leaf(tree_id=tree_id, response=float(conditions[0]) + intercept, cover=float(cover[0]))
+        return
+    queue: deque[tuple[int, int, int]] = deque([(0, -1, -1)])
+    while queue:
+        node, parent, position = queue.popleft()
+        where = {} if parent == -1 else {"parent_id": parent, "position": position}
+        if left[node] == -1:
+            builder.add_leaf(
+                tree_id=tree_id, response=float(conditions[node]) + intercept, cover=float(cover[node]), **where
+            )
+            continue
+        split_id = builder.add_split(
+            tree_id=tree_id,
+            feature_index=int(features[node]),
+            feature_value=float(np.nextafter(np.float32(conditions[node]), np.float32(-np.inf))),
+            cover=float(cover[node]),
+            default_left=bool(default_left[node]),
+            **where,
+        )
+        queue.append((left[node], split_id, 0))
+        queue.append((right[node], split_id, 1))

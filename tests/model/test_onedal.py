@@ -1,0 +1,86 @@
+"""The model.json -> oneDAL builder: identical to daal4py.mb.convert_model, and free of xgboost/scikit-learn imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.backends import Daal4pyBackend, XGBoostBackend
+from model.bundle import MODEL_FILE, load_bundle
+from model.errors import BundleIntegrityError
+from model.onedal import build_model
+from model.pipeline import TrainResult
+from model.store import FileStore
+from tests.conftest import mixed_frame
+
+
+def encoded(store: Path, name: str) -> tuple[bytes, np.ndarray, str, int]:
+    from model.predictor import Predictor
+
+    predictor = Predictor.load(store.as_uri(), name)
+    x = predictor.preprocessor.transform_frame(mixed_frame(rows=400, seed=5))
+    n_classes = len(predictor.classes) if predictor.task == "multiclass" else 2
+    return load_bundle(FileStore(store), name).files[MODEL_FILE], x, predictor.task, n_classes
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_builder_matches_convert_model_exactly(trained: dict[str, tuple[Path, TrainResult]], task: str) -> None:
+    import daal4py
+
+    from model.backends import load_booster
+    from model.convert import converted_outputs
+
+    model_json, x, task_name, n_classes = encoded(trained[task][0], task)
+    official = daal4py.mb.convert_model(load_booster(model_json))
+    ours = Daal4pyBackend(model_json, task_name, n_classes).outputs(x)
+    np.testing.assert_array_equal(ours, converted_outputs(official, task_name, x))
+    built = build_model(model_json)
+    assert (built.task, built.n_features) == (task_name, x.shape[1])
+
+
+@pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
+def test_explanations_are_xgboosts_treeshap(trained: dict[str, tuple[Path, TrainResult]], task: str) -> None:
+    model_json, x, task_name, n_classes = encoded(trained[task][0], task)
+    ours = Daal4pyBackend(model_json, task_name, n_classes).contributions(x[:50])
+    theirs = XGBoostBackend(model_json, task_name, n_classes).contributions(x[:50])
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_manifest_records_both_parities(trained: dict[str, tuple[Path, TrainResult]]) -> None:
+    manifest = trained["binary"][1].manifest
+    assert manifest["parity"]["max_abs_diff"] <= 1e-5
+    assert manifest["parity_convert_model"]["max_abs_diff"] <= 1e-5
+
+
+def test_serving_imports_neither_xgboost_nor_sklearn(trained: dict[str, tuple[Path, TrainResult]]) -> None:
+    store, _ = trained["binary"]
+    code = (
+        "import sys\n"
+        "from model.predictor import Predictor\n"
+        f"p = Predictor.load({store.as_uri()!r}, 'binary')\n"
+        "p.predict([{'x1': 0.1, 'x2': 1.0, 'color': 'red', 'size': 'M'}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('xgboost', 'sklearn', 'scipy'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{}", "not an XGBoost model"),
+        (
+            b'{"learner": {"learner_model_param": {}, "objective": {"name": "x"},'
+            b' "gradient_booster": {"name": "dart", "model": {"trees": []}}}}',
+            "only gbtree",
+        ),
+    ],
+)
+def test_unusable_model_json(raw: bytes, message: str) -> None:
+    with pytest.raises(BundleIntegrityError, match=message):
+        build_model(raw)
