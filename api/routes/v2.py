@@ -91,13 +91,12 @@ def infer(name: str) -> Response:
         raise malformed("invalid_inputs", "'inputs' must be a non-empty array of tensors")
     settings = services().settings
     rows = _rows_from_tensors([_tensor(t, i) for i, t in enumerate(tensors)], predictor, settings.max_rows)
-    x = rows if isinstance(rows, np.ndarray) else predictor.encode(rows, settings.ignore_unknown_features)
-    outputs = predictor.backend.outputs(x)
-    g.rows = len(outputs)
+    results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
+    g.rows = len(results)
     body: dict[str, Any] = {
         "model_name": predictor.name,
         "model_version": predictor.version,
-        "outputs": _outputs(predictor, outputs),
+        "outputs": _outputs(predictor, results),
     }
     if "id" in payload:
         body["id"] = payload["id"]
@@ -184,20 +183,21 @@ def _label_type(predictor: Predictor) -> str:
     return "INT64" if all(type(c) is int for c in predictor.classes) else "BYTES"
 
 
-def _outputs(predictor: Predictor, outputs: np.ndarray) -> list[dict[str, Any]]:
-    n = len(outputs)
+def _outputs(predictor: Predictor, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the V2 output tensors built from `/predict`-shaped results."""
+    n = len(results)
     if predictor.task == "regression":
-        return [{"name": "predict", "datatype": "FP32", "shape": [n], "data": outputs.astype(float).tolist()}]
-    proba = np.column_stack([1.0 - outputs, outputs]) if predictor.task == "binary" else outputs
-    labels = [predictor.classes[i] for i in proba.argmax(axis=1).tolist()]
+        return [{"name": "predict", "datatype": "FP32", "shape": [n], "data": [r["value"] for r in results]}]
     if predictor.task == "binary":
-        labels = [predictor.classes[1] if p >= 0.5 else predictor.classes[0] for p in outputs.tolist()]
+        proba = [[1.0 - r["probability"], r["probability"]] for r in results]
+    else:
+        proba = [list(r["probabilities"].values()) for r in results]
     return [
-        {"name": "predict", "datatype": _label_type(predictor), "shape": [n], "data": labels},
+        {"name": "predict", "datatype": _label_type(predictor), "shape": [n], "data": [r["label"] for r in results]},
         {
             "name": "predict_proba",
             "datatype": "FP32",
-            "shape": [n, proba.shape[1]],
-            "data": proba.astype(float).ravel().tolist(),
+            "shape": [n, len(proba[0])],
+            "data": [p for row in proba for p in row],
         },
     ]
