@@ -12,6 +12,7 @@ from model.backends import BACKENDS
 from model.errors import UserError
 
 PREFIX = "TREEPORT_"
+SERVING_BACKENDS = (*BACKENDS, "sagemaker")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -29,7 +30,13 @@ class Settings:
     """Version id to serve, or LATEST to follow the promoted version."""
 
     backend: str = "daal4py"
-    """Inference engine: daal4py (oneDAL) or xgboost."""
+    """Inference engine: daal4py (oneDAL; `local` is a synonym), xgboost, or sagemaker (a remote endpoint)."""
+
+    sagemaker_endpoint: str = ""
+    """SageMaker endpoint name, for the sagemaker backend."""
+
+    sagemaker_timeout_seconds: float = 10.0
+    """How long to wait for the SageMaker endpoint before answering 504."""
 
     api_keys: tuple[str, ...] = ()
     """SHA-256 hex digests of accepted API keys; empty means no authentication."""
@@ -53,8 +60,14 @@ class Settings:
     """Load the model when the app is built (tests of the not-ready state turn this off)."""
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise UserError(f"{PREFIX}BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.backend == "local":
+            object.__setattr__(self, "backend", "daal4py")
+        if self.backend not in SERVING_BACKENDS:
+            raise UserError(f"{PREFIX}BACKEND must be one of {[*SERVING_BACKENDS, 'local']}, got {self.backend!r}")
+        if self.backend == "sagemaker" and not self.sagemaker_endpoint:
+            raise UserError(f"{PREFIX}BACKEND=sagemaker needs {PREFIX}SAGEMAKER_ENDPOINT (the endpoint name)")
+        if self.sagemaker_timeout_seconds <= 0:
+            raise UserError(f"{PREFIX}SAGEMAKER_TIMEOUT_SECONDS must be positive, got {self.sagemaker_timeout_seconds}")
         bad = [k for k in self.api_keys if not _SHA256_HEX.match(k)]
         if bad:
             raise UserError(f"{PREFIX}API_KEYS must hold lowercase SHA-256 hex digests (64 characters); got {bad[0]!r}")
@@ -84,7 +97,7 @@ def _parse(name: str, raw: str) -> object:
     try:
         if name in ("max_rows", "max_body_bytes", "threads"):
             return int(raw)
-        if name == "reload_seconds":
+        if name in ("reload_seconds", "sagemaker_timeout_seconds"):
             return float(raw)
     except ValueError:
         raise UserError(f"{var} must be a number, got {raw!r}") from None

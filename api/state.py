@@ -55,13 +55,26 @@ class ModelState:
         if self._on_change is not None:
             self._on_change(predictor)
 
+    def open_predictor(self, version: str) -> Any:
+        """Load `version` with the configured backend: a local Predictor or the SageMaker proxy."""
+        s = self.settings
+        if s.backend == "sagemaker":
+            from model.sagemaker_predictor import SageMakerPredictor
+
+            return SageMakerPredictor.load(
+                s.model_store,
+                s.model_name,
+                version,
+                endpoint=s.sagemaker_endpoint,
+                timeout_s=s.sagemaker_timeout_seconds,
+            )
+        return Predictor.load(s.model_store, s.model_name, version, backend=s.backend, threads=s.threads)
+
     def load(self) -> bool:
         """Load the configured version; on failure keep what is served and remember why."""
         s = self.settings
         try:
-            predictor = Predictor.load(
-                s.model_store, s.model_name, s.model_version, backend=s.backend, threads=s.threads
-            )
+            predictor = self.open_predictor(s.model_version)
         except TreeportError as exc:
             self.error = exc.message
             log.error("model load failed: %s", exc.message)
@@ -82,7 +95,7 @@ class ModelState:
         if current is not None and current.version == latest:
             return False
         try:
-            predictor = Predictor.load(s.model_store, s.model_name, latest, backend=s.backend, threads=s.threads)
+            predictor = self.open_predictor(latest)
         except TreeportError as exc:
             log.error("reload: version %s refused, still serving the old one: %s", latest, exc.message)
             return False
