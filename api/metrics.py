@@ -53,11 +53,20 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="liveall",
         )
+        self._model_labels: tuple[str, str, str] | None = None
 
     def set_model(self, name: str, version: str, backend: str) -> None:
         """Record the served model, replacing an earlier one."""
-        self.model_info.clear()
-        self.model_info.labels(name, version, backend).set(1)
+        labels = (name, version, backend)
+        previous, self._model_labels = self._model_labels, labels
+        if previous is not None and previous != labels:
+            if self.multiprocess:
+                # Samples live in per-process files there, and prometheus_client cannot remove labels
+                # from them (clear() only warns): mark the old model 0 instead.
+                self.model_info.labels(*previous).set(0)
+            else:
+                self.model_info.remove(*previous)
+        self.model_info.labels(*labels).set(1)
 
     def exposition(self) -> bytes:
         """Return the text format of all metrics, aggregated over workers in multiprocess mode."""

@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     store_arg(mpromote)
     mpromote.add_argument("name")
     mpromote.add_argument("version")
+
+    serve = sub.add_parser("serve", help="serve the HTTP API under gunicorn (foreground; Ctrl-C or SIGTERM stops it)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default %(default)s)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: the CPUs the cgroup allows)")
+    store_arg(serve)
+    serve.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
+    serve.add_argument("--version", default="LATEST", help="version id, or LATEST to follow the promoted one")
+    serve.add_argument("--backend", choices=("daal4py", "xgboost"), default="daal4py")
     return parser
 
 
@@ -271,7 +282,49 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "models": cmd_models}
+def serve_environment(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, str]:
+    """Return `environ` plus the `TREEPORT_*` variables the serve flags set, validated as the app will read them."""
+    from api.settings import Settings
+
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if not args.host.strip():
+        raise UserError("--host must not be empty")
+    env = dict(environ)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    env["TREEPORT_BIND"] = f"{host}:{args.port}"
+    if args.workers is not None:
+        env["TREEPORT_WORKERS"] = str(args.workers)
+    env["TREEPORT_MODEL_STORE"] = args.store
+    env["TREEPORT_MODEL_NAME"] = args.name
+    env["TREEPORT_MODEL_VERSION"] = args.version
+    env["TREEPORT_BACKEND"] = args.backend
+    # Fail here with exit code 2, not in every worker as it boots.
+    Settings.from_env(env)
+    return env
+
+
+def gunicorn_command() -> list[str]:
+    """Return the argv that runs gunicorn with Treeport's config and app factory, on this interpreter."""
+    import api
+
+    config = Path(api.__file__).resolve().parent / "gunicorn.conf.py"
+    return [sys.executable, "-m", "gunicorn", "--config", str(config), "api.app:create_app()"]
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Replace this process with gunicorn serving the app (so signals reach gunicorn's master directly)."""
+    env = serve_environment(args, dict(os.environ))
+    argv = gunicorn_command()
+    out.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)  # noqa: S606  (a fixed argv: this interpreter running gunicorn, no shell)
+    return EXIT_FAILURE  # not reached: execve replaces the process or raises
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "models": cmd_models, "serve": cmd_serve}
 
 
 def run() -> None:

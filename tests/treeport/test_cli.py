@@ -525,3 +525,54 @@ def test_predict_accepts_a_json_array(
     code, out, _ = cli(capsys, "predict", "--store", store, "--name", NAME, str(path))
     assert code == 0
     assert [set(json.loads(line)) for line in out.splitlines()] == [{"label", "probability"}] * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragments"),
+    [
+        (["--port", "0"], {}, ["--port", "0"]),
+        (["--port", "70000"], {}, ["--port", "70000"]),
+        (["--workers", "0"], {}, ["--workers", "0"]),
+        (["--host", " "], {}, ["--host"]),
+        ([], {"TREEPORT_API_KEYS": "secret"}, ["TREEPORT_API_KEYS", "'secret'"]),
+        ([], {"TREEPORT_MAX_ROWS": "many"}, ["TREEPORT_MAX_ROWS", "'many'"]),
+    ],
+    ids=["port-0", "port-too-large", "no-workers", "blank-host", "plain-api-key", "max-rows-not-a-number"],
+)
+def test_serve_rejects_bad_settings_before_starting_gunicorn(
+    args: list[str],
+    env: dict[str, str],
+    fragments: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # Only failures run in-process here: a valid `serve` replaces the process with gunicorn
+    # (tests/api/test_gunicorn.py starts it as a subprocess).
+    code, out, err = cli(capsys, "serve", "--store", tmp_path.as_uri(), *args)
+    assert code == 2, err
+    assert out == ""
+    assert err.startswith("treeport: error: ") and all(f in err for f in fragments), err
+
+
+def test_serve_passes_its_flags_to_the_app_as_treeport_variables(tmp_path: Path) -> None:
+    from treeport.cli import build_parser, gunicorn_command, serve_environment
+
+    flags = ["--host", "::1", "--port", "9000", "--workers", "3", "--store", tmp_path.as_uri()]
+    args = build_parser().parse_args(["serve", *flags, "--name", "churn", "--version", "v1", "--backend", "xgboost"])
+    env = serve_environment(args, {"TREEPORT_RELOAD_SECONDS": "5"})
+    assert env == {
+        "TREEPORT_RELOAD_SECONDS": "5",
+        "TREEPORT_BIND": "[::1]:9000",
+        "TREEPORT_WORKERS": "3",
+        "TREEPORT_MODEL_STORE": tmp_path.as_uri(),
+        "TREEPORT_MODEL_NAME": "churn",
+        "TREEPORT_MODEL_VERSION": "v1",
+        "TREEPORT_BACKEND": "xgboost",
+    }
+    argv = gunicorn_command()
+    assert argv[:3] == [sys.executable, "-m", "gunicorn"]
+    assert Path(argv[argv.index("--config") + 1]).is_file()
+    assert argv[-1] == "api.app:create_app()"

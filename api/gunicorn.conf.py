@@ -1,0 +1,105 @@
+"""gunicorn settings for Treeport: `gunicorn -c api/gunicorn.conf.py 'api.app:create_app()'`, as `treeport serve` runs.
+
+Environment:
+  TREEPORT_BIND     host:port to listen on (default 0.0.0.0:8080, the container's port; `treeport serve`
+                    passes 127.0.0.1 unless told otherwise)
+  TREEPORT_WORKERS  worker processes (default: the CPUs the cgroup allows, `model.hardware.allowed_cpus()`)
+  TREEPORT_THREADS  inference threads per worker (default here: allowed CPUs / workers, at least 1, so the
+                    workers together do not oversubscribe the CPUs)
+
+Each worker builds its own app (and loads the model) after the fork: `preload_app` is off, so no
+daal4py/oneDAL state or reload thread is shared across a fork. Prometheus runs in multiprocess mode:
+the master points PROMETHEUS_MULTIPROC_DIR at an empty directory before any worker starts (a fresh
+temporary one unless the variable is already set), and drops a dead worker's live gauges.
+
+Shutdown: on SIGTERM the master stops accepting, each worker finishes the request it is serving, and
+workers still busy after `graceful_timeout` seconds are killed. Kubernetes'
+`terminationGracePeriodSeconds` should exceed it (e.g. 45 for the 30 here). Any gunicorn setting can
+still be overridden through GUNICORN_CMD_ARGS or the command line (e.g. `--graceful-timeout 60`, or
+`--access-logfile -` for gunicorn's own access log; Treeport already logs one JSON line per request).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from model.hardware import allowed_cpus
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_OWNED_DIR_ENV = "TREEPORT_OWNED_MULTIPROC_DIR"
+
+
+def _positive_int(var: str, default: int) -> int:
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{var} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"{var} must be at least 1, got {value}")
+    return value
+
+
+_cpus = allowed_cpus()
+
+bind = [os.environ.get("TREEPORT_BIND", "").strip() or "0.0.0.0:8080"]
+workers = _positive_int("TREEPORT_WORKERS", _cpus)
+worker_class = "sync"
+preload_app = False
+# Set by gunicorn in the master before workers fork, and reset on a HUP reload (unlike os.environ edits).
+raw_env = [] if os.environ.get("TREEPORT_THREADS") else [f"TREEPORT_THREADS={max(1, _cpus // workers)}"]
+
+# A sync worker silent for `timeout` seconds is killed and replaced; a 10,000-row request takes well under one.
+timeout = 30
+graceful_timeout = 30
+proc_name = "treeport"
+
+# gunicorn >= 25.1 opens a control socket under $HOME by default; serving needs none (older versions ignore this).
+control_socket_disable = True
+
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+
+# The heartbeat file is fchmod-ed on every loop; on a disk-backed /tmp that can stall a worker.
+# gunicorn creates (and unlinks) its own file there, so tmpfs's shared namespace is no risk.
+_SHM = "/dev/shm"  # noqa: S108
+if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK):
+    worker_tmp_dir = _SHM
+
+
+def on_starting(server: Any) -> None:
+    """Give the workers an empty Prometheus multiprocess directory before the first one forks."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        # Files left by an earlier run would add its counts to this one's.
+        for path in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(path)
+    else:
+        directory = tempfile.mkdtemp(prefix="treeport-prometheus-")
+        os.environ[MULTIPROC_ENV] = directory
+        os.environ[_OWNED_DIR_ENV] = directory
+    server.log.info("prometheus multiprocess directory: %s", directory)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop the live gauges of a worker that exited, so `/metrics` stops reporting it."""
+    # Imported here, not at the top: prometheus_client fixes its value class when first imported,
+    # and the master must not import it before PROMETHEUS_MULTIPROC_DIR is set.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the multiprocess directory if this master created it."""
+    directory = os.environ.get(_OWNED_DIR_ENV)
+    if directory and os.environ.get(MULTIPROC_ENV) == directory:
+        shutil.rmtree(directory, ignore_errors=True)

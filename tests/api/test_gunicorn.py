@@ -1,0 +1,279 @@
+"""The app under real gunicorn, started by `treeport serve` on 127.0.0.1 with two sync workers.
+
+Each test starts its own server (a subprocess in its own session) and stops it even when it fails:
+SIGTERM and a wait, then SIGKILL to the server's process group. Worker identity comes from gunicorn's
+own access log (`%(p)s`, the worker's pid), switched on through GUNICORN_CMD_ARGS for these tests only,
+and from the per-worker `pid` label of `treeport_model_info` in `/metrics`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from model.pipeline import TrainResult
+from tests.api.conftest import RECORD
+from tests.conftest import train_into
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WORKERS = 2
+GRACEFUL_TIMEOUT = 30  # api/gunicorn.conf.py's graceful_timeout
+START_TIMEOUT = 90
+ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(s)s"  # "<pid> POST /predict 200"
+LISTEN = "0A"  # TCP state in /proc/net/tcp
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    """Send one request on a fresh connection (no keep-alive); return the status and the parsed body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    if response.getheader("Content-Type", "").startswith("application/json"):
+        return response.status, json.loads(data)
+    return response.status, data.decode()
+
+
+def predict_body(rows: int = 1) -> bytes:
+    """Return a `/predict` JSON body of `rows` copies of the valid credit-risk record."""
+    return json.dumps({"instances": [RECORD] * rows}).encode()
+
+
+def model_info(port: int) -> dict[str, str]:
+    """Return {worker pid: version} for the model each live worker serves (`treeport_model_info` == 1)."""
+    _, text = call(port, "GET", "/metrics")
+    return {
+        s.labels["pid"]: s.labels["version"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "treeport_model_info"
+        for s in family.samples
+        if s.value == 1
+    }
+
+
+def request_count(port: int, route: str, method: str, status: str) -> float:
+    """Return `treeport_requests_total` for one route, method and status, summed over workers by the server."""
+    _, text = call(port, "GET", "/metrics")
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "treeport_requests_total" and s.labels == {"route": route, "method": method, "status": status}:
+                return s.value
+    return 0.0
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float, server: Server | None = None) -> None:
+    """Poll `condition` until it holds; fail with `what` (and the server's log) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server is not None and server.proc.poll() is not None:
+            pytest.fail(f"server exited with {server.proc.returncode} while waiting for {what}:\n{server.log()}")
+        try:
+            if condition():
+                return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f":\n{server.log()}" if server else ""))
+
+
+def accept_queue_length(port: int) -> int:
+    """Return how many connections wait in the listening socket's accept queue (Linux /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == LISTEN:
+            return int(fields[4].split(":")[1], 16)  # rx_queue of a LISTEN socket is its accept backlog
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class Server:
+    """A `treeport serve` process and where its output goes."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    access_log: Path
+
+    def log(self) -> str:
+        """Return everything the server wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM and wait; SIGKILL the whole server session if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=GRACEFUL_TIMEOUT + 10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Return `serve(store, **env)`: start `treeport serve` with two workers, wait until both serve a model."""
+    exe = Path(sys.executable).parent / "treeport"
+    assert exe.exists(), f"console script not installed next to {sys.executable}"
+    started: list[Server] = []
+
+    def start(store: Path, **extra_env: str) -> Server:
+        port = free_port()
+        n = len(started)
+        log_path, access_log = tmp_path / f"server-{n}.log", tmp_path / f"access-{n}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TREEPORT_", "PROMETHEUS_", "GUNICORN_"))}
+        env["GUNICORN_CMD_ARGS"] = f"--access-logfile {access_log} --access-logformat '{ACCESS_FORMAT}'"
+        env.update(extra_env)
+        argv = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)]
+        argv += ["--store", store.as_uri()]
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = Server(proc, port, log_path, access_log)
+        started.append(server)
+        wait_for(lambda: len(model_info(port)) == WORKERS, f"{WORKERS} workers serving a model", START_TIMEOUT, server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def store_copy(credit_store: tuple[Path, TrainResult], tmp_path: Path) -> tuple[Path, TrainResult]:
+    """A private copy of the credit-risk store, for tests that publish into it."""
+    store = tmp_path / "store"
+    shutil.copytree(credit_store[0], store)
+    return store, credit_store[1]
+
+
+def test_metrics_count_requests_of_every_worker(
+    serve: Callable[..., Server], credit_store: tuple[Path, TrainResult]
+) -> None:
+    server = serve(credit_store[0])
+    sent = 200
+    body = predict_body()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: call(server.port, "POST", "/predict", body), range(sent)))
+    assert all(status == 200 for status, _ in results), {status for status, _ in results}
+    assert {r["model"]["version"] for _, r in results} == {credit_store[1].version}
+
+    def predict_pids() -> list[str]:
+        lines = [line.split() for line in server.access_log.read_text().splitlines()]
+        return [pid.strip("<>") for pid, _, path, status in lines if path == "/predict" and status == "200"]
+
+    # gunicorn writes its access line after the response has gone out, so it may trail the client a little.
+    wait_for(lambda: len(predict_pids()) >= sent, f"{sent} access-log lines", 10, server)
+    assert len(predict_pids()) == sent
+    assert set(predict_pids()) == set(model_info(server.port)), "both workers should have served /predict"
+
+    # A registry per process would report only the share of the worker that answers /metrics.
+    assert request_count(server.port, "/predict", "POST", "200") == sent
+
+
+def test_sigterm_lets_the_in_flight_request_finish(
+    serve: Callable[..., Server], credit_store: tuple[Path, TrainResult]
+) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux /proc/net/tcp to see the server accept the connection")
+    server = serve(credit_store[0])
+    rows = 10_000
+    body = predict_body(rows)
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        # A slow client: half the body now, the rest only after SIGTERM has reached the workers.
+        sock.sendall(head + body[: len(body) // 2])
+        wait_for(lambda: accept_queue_length(server.port) == 0, "a worker to accept the request", 10, server)
+        server.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "Worker exiting" in server.log(), "the idle worker to exit on SIGTERM", 10)
+        sock.sendall(body[len(body) // 2 :])
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        status, data = response.status, response.read()
+        response.close()
+    assert status == 200, data[:500]
+    answer = json.loads(data)
+    assert len(answer["predictions"]) == rows
+
+    assert server.proc.wait(timeout=GRACEFUL_TIMEOUT) == 0, server.log()
+    multiproc_dir = re.search(r"prometheus multiprocess directory: (\S+)", server.log())
+    assert multiproc_dir is not None
+    assert not Path(multiproc_dir.group(1)).exists(), "the master removes the directory it created"
+
+
+def write_latest(store: Path, name: str, version: str) -> None:
+    """Point LATEST at `version` in one atomic rename, as a reader never sees a half-written pointer."""
+    tmp = store / name / "LATEST.tmp"
+    tmp.write_text(version + "\n")
+    tmp.replace(store / name / "LATEST")
+
+
+def test_reload_follows_latest_and_refuses_a_corrupted_version(
+    serve: Callable[..., Server], store_copy: tuple[Path, TrainResult]
+) -> None:
+    store, first = store_copy
+    server = serve(store, TREEPORT_RELOAD_SECONDS="0.5")
+    assert set(model_info(server.port).values()) == {first.version}
+
+    second = train_into(store, rows=4000, seed=11)
+    assert second.version != first.version
+    wait_for(
+        lambda: set(model_info(server.port).values()) == {second.version},
+        f"every worker to serve {second.version}",
+        30,
+        server,
+    )
+    pids = set(model_info(server.port))
+    assert call(server.port, "GET", "/ready") == (
+        200,
+        {"status": "ready", "model": {"name": second.name, "version": second.version}},
+    )
+
+    corrupted = "99999999-000000-corrupt"
+    shutil.copytree(store / second.name / second.version, store / second.name / corrupted)
+    model_file = store / second.name / corrupted / "model.json"
+    model_file.write_bytes(model_file.read_bytes().replace(b"0", b"1", 1))
+    write_latest(store, second.name, corrupted)
+
+    refusal = f"reload: version {corrupted} refused, still serving the old one"
+    # Both workers poll every 0.5 s; six refusals means each has tried (and refused) more than once.
+    wait_for(lambda: server.log().count(refusal) >= 6, "the workers to refuse the corrupted version", 30, server)
+    assert "checksum mismatch" in server.log()
+    assert model_info(server.port) == dict.fromkeys(pids, second.version)
+    for _ in range(10):
+        status, answer = call(server.port, "POST", "/predict", predict_body())
+        assert status == 200, answer
+        assert answer["model"]["version"] == second.version
+        assert call(server.port, "GET", "/ready")[1]["model"]["version"] == second.version
