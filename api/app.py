@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     settings = settings or Settings.from_env()
     _configure_logging()
     app = Flask("treeport")
+    # A path with `//` gets a JSON 404 rather than Werkzeug's HTML 308 redirect to the merged path.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]

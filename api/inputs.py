@@ -20,6 +20,11 @@ from model.schema import NumericFeature, Schema
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
+# The model reads float32: a finite float64 beyond this would silently become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# An integer literal with more digits than this is beyond float64 anyway (and Python refuses to parse
+# integers over 4300 digits at all); it is read as a float, so it is reported as a non-finite value.
+_MAX_INT_DIGITS = 300
 
 
 class _NonFiniteLiteral(ValueError):
@@ -30,14 +35,29 @@ def _reject_constant(name: str) -> Any:
     raise _NonFiniteLiteral(name)
 
 
+def _parse_int(text: str) -> int | float:
+    """Parse a JSON integer; a huge one becomes a float (inf when out of range) instead of raising."""
+    return float(text) if len(text) > _MAX_INT_DIGITS else int(text)
+
+
 def media_type(request: Request) -> str:
     """Return the request's media type, lowercased, without parameters."""
     return (request.mimetype or "").lower()
 
 
 def read_body(request: Request) -> bytes:
-    """Return the body (Werkzeug enforces MAX_CONTENT_LENGTH, also for chunked bodies)."""
-    return request.get_data(cache=True)
+    """Return the body, or raise 413 when it is larger than MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses a Content-Length over the limit, but a streamed (chunked) body, which gunicorn
+    passes on with `wsgi.input_terminated`, is read only up to the limit and then cut off without an
+    error; so a body that fills the limit is checked for one byte more.
+    """
+    body = request.get_data(cache=True)
+    limit = request.max_content_length
+    streamed = request.content_length is None
+    if limit is not None and streamed and len(body) >= limit and request.environ["wsgi.input"].read(1):
+        raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
+    return body
 
 
 def parse_json(body: bytes) -> Any:
@@ -46,7 +66,7 @@ def parse_json(body: bytes) -> Any:
         raise malformed("empty_body", "request body is empty")
     try:
         # JSON on the wire is UTF-8 (RFC 8259); json.loads would otherwise guess UTF-16/32 from the bytes.
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_int=_parse_int)
     except _NonFiniteLiteral as exc:
         raise malformed("non_finite_number", f"JSON does not allow the literal {exc}; send null for missing") from None
     except UnicodeDecodeError:
@@ -170,5 +190,9 @@ def csv_matrix(body: bytes, n_columns: int, max_rows: int) -> np.ndarray:
                 ) from None
             if not math.isfinite(value):
                 raise ApiError(422, "non_finite_number", f"CSV row {i} column {j}: {cell!r} is not a finite number")
+            if abs(value) > FLOAT32_MAX:
+                raise ApiError(
+                    422, "schema_violation", f"CSV row {i} column {j}: {cell[:40]!r} is outside the float32 range"
+                )
             out[i, j] = value
     return out

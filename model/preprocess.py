@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MAX_DETAILS = 50
 NAN = float("nan")
+# The encoded matrix is float32: numeric bounds never reach past its range (a larger value would become inf).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ class Preprocessor:
                         feature.name,
                         True,
                         len(self.columns),
-                        -math.inf if feature.min is None else feature.min,
-                        math.inf if feature.max is None else feature.max,
+                        -FLOAT32_MAX if feature.min is None else max(feature.min, -FLOAT32_MAX),
+                        FLOAT32_MAX if feature.max is None else min(feature.max, FLOAT32_MAX),
                         feature.nullable,
                         {},
                         (),
@@ -153,7 +155,10 @@ class Preprocessor:
                                 )
                             )
                     elif type(value) is float or type(value) is int or _is_number(value):
-                        value = float(value)
+                        try:
+                            value = float(value)
+                        except OverflowError:  # an int beyond float64
+                            value = math.inf if value > 0 else -math.inf
                         if value != value or value in (math.inf, -math.inf):
                             problems.append(
                                 _problem(i, slot.name, f"expected a finite number, got {value!r}", "non_finite_number")

@@ -13,7 +13,7 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify, request
 
 from api.errors import ApiError, malformed
-from api.inputs import JSON_TYPES, check_rows, media_type, parse_json, read_body
+from api.inputs import FLOAT32_MAX, JSON_TYPES, check_rows, media_type, parse_json, read_body
 from api.routes.predict import unsupported_media
 from api.services import services
 from model.predictor import Predictor
@@ -116,15 +116,31 @@ def _tensor(raw: Any, index: int) -> dict[str, Any]:
         raise malformed("invalid_inputs", f"{where}.name must be a string")
     if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
         raise malformed("invalid_inputs", f"{where}.shape must be a non-empty array of non-negative integers")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise malformed("invalid_inputs", f"{where}.datatype {datatype!r} is not a V2 datatype")
     if not isinstance(data, list):
         raise malformed("invalid_inputs", f"{where}.data must be an array")
     flat = _flatten(data, where)
-    expected = int(np.prod(shape))
-    if len(flat) != expected:
-        raise ApiError(422, "shape_mismatch", f"{where} has {len(flat)} values but shape {shape} needs {expected}")
+    if _size(shape, cap=len(flat) + 1) != len(flat):
+        shown = str(shape) if len(shape) <= 8 else f"[{', '.join(map(str, shape[:8]))}, ...]"
+        raise ApiError(422, "shape_mismatch", f"{where} has {len(flat)} values, which does not fit shape {shown}")
     return {"name": name, "shape": shape, "datatype": datatype, "data": flat}
+
+
+def _size(shape: list[int], cap: int) -> int:
+    """Return the number of values `shape` holds, or `cap` once it is known to reach it.
+
+    Neither numpy's product (int64, wraps around) nor `math.prod` (exact, but quadratic on a body of
+    huge dimensions) suits a shape a client wrote.
+    """
+    if 0 in shape:
+        return 0
+    size = 1
+    for d in shape:
+        size *= d
+        if size >= cap:
+            return cap
+    return size
 
 
 def _flatten(data: list[Any], where: str) -> list[Any]:
@@ -157,7 +173,12 @@ def _rows_from_tensors(tensors: list[dict[str, Any]], predictor: Predictor, max_
             raise ApiError(
                 422, "schema_violation", "a preprocessed tensor holds numbers only (NaN as null is not allowed)"
             )
-        return np.asarray(values, dtype=np.float32).reshape(n, f)
+        matrix = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(matrix).all():
+            raise ApiError(422, "non_finite_number", "a preprocessed tensor holds finite numbers only")
+        if (np.abs(matrix) > FLOAT32_MAX).any():
+            raise ApiError(422, "schema_violation", "a preprocessed tensor holds a value outside the float32 range")
+        return matrix.astype(np.float32).reshape(n, f)
     sizes = {t["shape"][0] for t in tensors}
     for t in tensors:
         if len(t["shape"]) > 2 or (len(t["shape"]) == 2 and t["shape"][1] != 1):
