@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     """
     settings = settings or Settings.from_env()
     _configure_logging()
-    app = Flask("treeport")
+    app = Flask("treeport", static_folder=None)
     # A path with `//` gets a JSON 404 rather than Werkzeug's HTML 308 redirect to the merged path.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -208,6 +208,8 @@ def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
             records = json.loads(data)
         except json.JSONDecodeError as exc:
             raise DataError(f"{source}: not valid JSON at line {exc.lineno} ({exc.msg})") from None
+        except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+            raise DataError(f"{source}: not usable JSON ({exc})") from None
         if not isinstance(records, list):
             raise DataError(f"{source}: expected a JSON array of objects")
         return records, source
@@ -220,6 +222,8 @@ def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise DataError(f"{source}: line {lineno} is not valid JSON ({exc.msg})") from None
+            except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+                raise DataError(f"{source}: line {lineno} is not usable JSON ({exc})") from None
         return records, source
     frame = parse_table(data, source)
     for feature in predictor.schema.features:

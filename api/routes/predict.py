@@ -17,7 +17,9 @@ bp = Blueprint("predict", __name__)
 def unsupported_media(mt: str, allowed: tuple[str, ...]) -> ApiError:
     """Return the 415 for a content type the route does not take."""
     return ApiError(
-        415, "unsupported_media_type", f"Content-Type {mt or '(none)'!r} is not supported; use {' or '.join(allowed)}"
+        415,
+        "unsupported_media_type",
+        f"Content-Type {mt[:100] or '(none)'!r} is not supported; use {' or '.join(allowed)}",
     )
 
 

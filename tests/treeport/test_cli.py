@@ -576,3 +576,13 @@ def test_serve_passes_its_flags_to_the_app_as_treeport_variables(tmp_path: Path)
     assert argv[:3] == [sys.executable, "-m", "gunicorn"]
     assert Path(argv[argv.index("--config") + 1]).is_file()
     assert argv[-1] == "api.app:create_app()"
+
+
+def test_predict_refuses_an_integer_beyond_pythons_digit_limit(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "huge.jsonl"
+    path.write_text('{"x1": ' + "9" * 5000 + "}\n")
+    code, out, err = cli(capsys, "predict", "--store", store, "--name", NAME, str(path))
+    assert code == 2 and out == ""
+    assert f"{path}: line 1 is not usable JSON" in err
