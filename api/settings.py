@@ -36,7 +36,7 @@ class Settings:
     """SageMaker endpoint name, for the sagemaker backend."""
 
     sagemaker_timeout_seconds: float = 10.0
-    """How long to wait for the SageMaker endpoint before answering 504."""
+    """How long to wait for the SageMaker endpoint's answer before answering 504 (one attempt, no retry)."""
 
     api_keys: tuple[str, ...] = ()
     """SHA-256 hex digests of accepted API keys; empty means no authentication."""

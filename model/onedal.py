@@ -50,7 +50,18 @@ def daal4py_core() -> ModuleType:
     if core_spec is None or core_spec.loader is None:
         raise ImportError(f"cannot load {candidates[0]}")
     core = importlib.util.module_from_spec(core_spec)
-    core_spec.loader.exec_module(core)
+    # The core imports pandas as it initialises, only to accept DataFrames in `compute()`; serving passes
+    # numpy arrays, and pandas is ~0.5 s of a cold start. If nothing has imported pandas yet, it is hidden
+    # for the load (a failed import the core tolerates), so this core, for the rest of the process, takes
+    # no DataFrames. A process that imported pandas first (training does) gets the full core.
+    hide_pandas = "pandas" not in sys.modules
+    if hide_pandas:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+    try:
+        core_spec.loader.exec_module(core)
+    finally:
+        if hide_pandas and sys.modules.get("pandas", False) is None:
+            del sys.modules["pandas"]
     sys.modules[_CORE_NAME] = core
     return core
 

@@ -102,11 +102,20 @@ class SageMakerPredictor:
 
     def _results(self, payload: bytes, rows: int) -> list[dict[str, Any]]:
         try:
-            predictions = json.loads(payload)["predictions"]
-        except (ValueError, KeyError, TypeError):
+            answer = json.loads(payload)
+            predictions = answer["predictions"]
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise UpstreamError(
                 f"SageMaker endpoint {self.endpoint!r} answered something other than predictions"
             ) from None
+        # The rows were encoded with this bundle's preprocessor; a model of another version may read its
+        # columns differently, and the response would name a version that did not predict.
+        served = answer.get("model")
+        if isinstance(served, dict) and "version" in served and served["version"] != self.version:
+            raise UpstreamError(
+                f"SageMaker endpoint {self.endpoint!r} serves version {served['version']!r}, but requests are "
+                f"encoded for version {self.version!r}; deploy the same version to both"
+            )
         if not isinstance(predictions, list) or len(predictions) != rows:
             got = len(predictions) if isinstance(predictions, list) else "no"
             raise UpstreamError(f"SageMaker endpoint {self.endpoint!r} answered {got} results for {rows} rows")
@@ -125,10 +134,13 @@ def to_csv(x: np.ndarray) -> bytes:
 
 
 def _runtime_client(timeout_s: float) -> Any:
-    import boto3
+    # botocore without boto3: the same client, without importing boto3 and s3transfer (~0.2 s of cold start).
     from botocore.config import Config
+    from botocore.session import get_session
 
+    # One attempt: a retry after a timeout would double the wait that `timeout_s` promises (and the
+    # load on an endpoint that is already slow); the caller sees 502/504 and may retry itself.
     config = Config(
-        read_timeout=timeout_s, connect_timeout=min(timeout_s, 5), retries={"mode": "standard", "max_attempts": 2}
+        read_timeout=timeout_s, connect_timeout=min(timeout_s, 5), retries={"mode": "standard", "total_max_attempts": 1}
     )
-    return boto3.client("sagemaker-runtime", config=config)
+    return get_session().create_client("sagemaker-runtime", config=config)

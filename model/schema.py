@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import yaml
 
 from model.errors import DataError, SchemaError, UserError
 
@@ -144,6 +143,8 @@ def load_schema(path: str | Path) -> Schema:
         raise UserError(f"schema file not found: {p}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read schema file {p}: {exc}") from None
+    import yaml  # here, not at the top: serving never reads YAML, and PyYAML costs cold-start time
+
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -70,6 +70,30 @@ def test_serving_imports_neither_xgboost_nor_sklearn(trained: dict[str, tuple[Pa
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_core_loaded_without_pandas_predicts_the_same(
+    trained: dict[str, tuple[Path, TrainResult]], task: str, tmp_path: Path
+) -> None:
+    """A fresh serving process loads the core with pandas hidden (a cold-start saving); same outputs, no pandas."""
+    model_json, x, task_name, n_classes = encoded(trained[task][0], task)
+    expected = Daal4pyBackend(model_json, task_name, n_classes).outputs(x)  # this process has pandas: full core
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "model.json").write_bytes(model_json)
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from model.backends import Daal4pyBackend\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        f"model_json = open({str(tmp_path / 'model.json')!r}, 'rb').read()\n"
+        f"out = Daal4pyBackend(model_json, {task_name!r}, {n_classes}).outputs(x)\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
