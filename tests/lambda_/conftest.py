@@ -14,7 +14,7 @@ import copy
 import hashlib
 import importlib.util
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -233,19 +233,23 @@ def credit_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainR
 
 
 @pytest.fixture(scope="session")
-def handler_module(credit_store: tuple[Path, TrainResult]) -> Iterator[ModuleType]:
-    """lambda/handler.py loaded with TREEPORT_MODEL_STORE naming the credit-risk store (no API keys)."""
+def handler_module(credit_store: tuple[Path, TrainResult]) -> ModuleType:
+    """lambda/handler.py loaded with TREEPORT_MODEL_STORE naming the credit-risk store (no API keys).
+
+    The environment is restored as soon as the module is built (it reads settings once, at init), so the
+    variables do not leak into the rest of the session.
+    """
     with pytest.MonkeyPatch.context() as mp:
         clear_treeport_env(mp)
         mp.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
-        yield load_handler_module()
+        return load_handler_module()
 
 
 @pytest.fixture(scope="session")
-def secured_module(credit_store: tuple[Path, TrainResult]) -> Iterator[ModuleType]:
+def secured_module(credit_store: tuple[Path, TrainResult]) -> ModuleType:
     """lambda/handler.py loaded with TREEPORT_API_KEYS set, so every model route needs `KEY`."""
     with pytest.MonkeyPatch.context() as mp:
         clear_treeport_env(mp)
         mp.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
         mp.setenv("TREEPORT_API_KEYS", KEY_DIGEST)
-        yield load_handler_module("treeport_lambda_handler_secured")
+        return load_handler_module("treeport_lambda_handler_secured")
