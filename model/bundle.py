@@ -3,7 +3,7 @@
 <store>/<name>/<version>/manifest.json
 <store>/<name>/<version>/model.json
 <store>/<name>/<version>/preprocessor.json
-<store>/<name>/<version>/report/metrics.json
+<store>/<name>/<version>/report/metrics.json   (and the report's PNG plots, see model/report.py)
 <store>/<name>/LATEST
 """
 
@@ -24,7 +24,8 @@ from model.store import Store
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.json"
 PREPROCESSOR_FILE = "preprocessor.json"
-METRICS_FILE = "report/metrics.json"
+REPORT_PREFIX = "report/"
+METRICS_FILE = f"{REPORT_PREFIX}metrics.json"
 LATEST_FILE = "LATEST"
 LATEST = "LATEST"
 MANIFEST_FORMAT = 1
@@ -128,8 +129,12 @@ def resolve_version(store: Store, name: str, version: str = LATEST) -> str:
     return check_name(pointer, "version in LATEST")
 
 
-def load_bundle(store: Store, name: str, version: str = LATEST) -> Bundle:
-    """Read and verify a bundle: every file's size and SHA-256 must match the manifest."""
+def load_bundle(store: Store, name: str, version: str = LATEST, only: tuple[str, ...] | None = None) -> Bundle:
+    """Read and verify a bundle: every file's size and SHA-256 must match the manifest.
+
+    `only` names the files to read and verify (serving needs the model and the preprocessor, not the
+    report's plots: on S3 each file is a GET at cold start); by default every listed file is.
+    """
     version = resolve_version(store, name, version)
     prefix = f"{name}/{version}"
     try:
@@ -146,10 +151,12 @@ def load_bundle(store: Store, name: str, version: str = LATEST) -> Bundle:
             f"{store.location(prefix + '/' + MANIFEST_FILE)}: unreadable manifest ({exc})"
         ) from None
     files: dict[str, bytes] = {}
-    for filename in (MODEL_FILE, PREPROCESSOR_FILE):
+    for filename in only or (MODEL_FILE, PREPROCESSOR_FILE):
         if filename not in listed:
             raise BundleIntegrityError(f"{store.location(prefix)}: manifest does not list {filename}")
     for filename, expected in listed.items():
+        if only is not None and filename not in only:
+            continue
         location = store.location(f"{prefix}/{filename}")
         try:
             data = store.read(f"{prefix}/{filename}")

@@ -38,7 +38,7 @@ def read_table(uri: str) -> pd.DataFrame:
         with s3_errors(uri):
             data = s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
     else:
-        path = _local_path(uri)
+        path = local_path(uri)
         if not path.exists():
             raise UserError(f"data file not found: {path}")
         if path.is_dir():
@@ -47,7 +47,7 @@ def read_table(uri: str) -> pd.DataFrame:
     return parse_table(data, uri)
 
 
-def _local_path(uri: str) -> Path:
+def local_path(uri: str) -> Path:
     """Return the path of a plain path or a `file:///abs/path` URI (percent-escapes decoded, as in the store)."""
     if not uri.startswith("file://"):
         return Path(uri)

@@ -37,7 +37,8 @@ class Predictor:
         cls, store_uri: str, name: str, version: str = LATEST, backend: str = "daal4py", threads: int | None = None
     ) -> Predictor:
         """Load and verify a bundle from a store URI and build a Predictor on it."""
-        return cls(load_bundle(open_store(store_uri), name, version), backend=backend, threads=threads)
+        bundle = load_bundle(open_store(store_uri), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE))
+        return cls(bundle, backend=backend, threads=threads)
 
     def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
         """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain, cycle, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MAX_DETAILS = 50
 NAN = float("nan")
+# From this many records on, `transform_records` encodes a whole batch with a few numpy calls (see
+# `_transform_columns`); below it, the per-row loop is faster. Both give the same matrix.
+COLUMNAR_MIN_ROWS = 16
+_NUMBER_TYPES = frozenset({int, float, type(None)})
+_CATEGORY_TYPES = frozenset({str, type(None)})
 # The encoded matrix is float32: numeric bounds never reach past its range (a larger value would become inf).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -42,6 +49,46 @@ class _Slot:
     all_columns: tuple[int, ...]
     known: frozenset[str]
     unknown_is_error: bool
+
+
+@dataclass(frozen=True)
+class _Columnar:
+    """The features grouped by kind, compiled once, for `Preprocessor._transform_columns`."""
+
+    numeric_names: tuple[str, ...]
+    numeric_columns: np.ndarray
+    numeric_required: np.ndarray
+    numeric_lo: np.ndarray
+    numeric_hi: np.ndarray
+    categorical_names: tuple[str, ...]
+    categorical_required: tuple[int, ...]
+    # (position, trained categories -> column, values that are no error) of each `on_unknown: error` feature
+    categorical_checked: tuple[tuple[int, dict[str, int], frozenset[str | None]], ...]
+    lookups: tuple[dict[str, int], ...]
+    blocks: tuple[tuple[int, int], ...]
+    one_hot_columns: np.ndarray
+
+    @classmethod
+    def of(cls, slots: list[_Slot]) -> _Columnar:
+        """Group `slots` by kind."""
+        numeric = [s for s in slots if s.numeric]
+        categorical = [s for s in slots if not s.numeric]
+        return cls(
+            numeric_names=tuple(s.name for s in numeric),
+            numeric_columns=np.array([s.column for s in numeric], dtype=np.intp),
+            numeric_required=np.array([not s.nullable for s in numeric], dtype=bool),
+            numeric_lo=np.array([s.lo for s in numeric], dtype=np.float64),
+            numeric_hi=np.array([s.hi for s in numeric], dtype=np.float64),
+            categorical_names=tuple(s.name for s in categorical),
+            categorical_required=tuple(j for j, s in enumerate(categorical) if not s.nullable),
+            categorical_checked=tuple(
+                (j, s.columns, s.known | {None}) for j, s in enumerate(categorical) if s.unknown_is_error
+            ),
+            lookups=tuple(s.columns for s in categorical),
+            # A feature's one-hot columns are consecutive; an empty block (no trained category) is (c, c).
+            blocks=tuple((s.all_columns[0], s.all_columns[-1] + 1) if s.all_columns else (0, 0) for s in categorical),
+            one_hot_columns=np.array([c for s in categorical for c in s.all_columns], dtype=np.intp),
+        )
 
 
 class Preprocessor:
@@ -89,6 +136,7 @@ class Preprocessor:
                 self.columns.extend(f"{feature.name}={cat}" for cat in cats)
         self._names = frozenset(f.name for f in features)
         self._template = [0.0] * len(self.columns)
+        self._columnar = _Columnar.of(self._slots)
 
     def feature_columns(self) -> list[tuple[str, tuple[int, ...]]]:
         """Return each feature with the encoded columns it owns (one for numeric, its one-hots for categorical)."""
@@ -102,11 +150,25 @@ class Preprocessor:
     @classmethod
     def fit(cls, frame: pd.DataFrame, schema: Schema) -> Preprocessor:
         """Fit on the training split: record which categories each categorical feature shows there."""
-        trained: dict[str, list[str]] = {}
-        for feature in schema.features:
-            if isinstance(feature, CategoricalFeature):
-                present = set(frame[feature.name].dropna().map(category_text)) if feature.name in frame else set()
-                trained[feature.name] = [c for c in feature.categories if c in present]
+        present = {
+            feature.name: set(category_texts(frame[feature.name].dropna())) if feature.name in frame else set()
+            for feature in schema.features
+            if isinstance(feature, CategoricalFeature)
+        }
+        return cls.from_present(schema, present)
+
+    @classmethod
+    def from_present(cls, schema: Schema, present: dict[str, set[str]]) -> Preprocessor:
+        """Build from the category texts each categorical feature shows in the training split, however counted.
+
+        `fit` counts them in one pandas frame; the Dask engine counts them across a cluster. Both end here,
+        so the encoded columns are the schema's categories, in schema order, that training actually saw.
+        """
+        trained = {
+            feature.name: [c for c in feature.categories if c in present.get(feature.name, set())]
+            for feature in schema.features
+            if isinstance(feature, CategoricalFeature)
+        }
         return cls(schema.features, trained)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +196,10 @@ class Preprocessor:
 
     def transform_records(self, records: list[Any], ignore_unknown: bool = False) -> np.ndarray:
         """Validate and encode a list of dicts; raise `ValidationError` listing every row/field problem."""
+        if len(records) >= COLUMNAR_MIN_ROWS:
+            encoded = self._transform_columns(records, ignore_unknown)
+            if encoded is not None:
+                return encoded
         rows: list[list[float]] = []
         problems: list[dict[str, Any]] = []
         names = self._names
@@ -214,6 +280,62 @@ class Preprocessor:
             raise ValidationError(_summary(problems), details=problems[:MAX_DETAILS])
         return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
 
+    def _transform_columns(self, records: list[Any], ignore_unknown: bool) -> np.ndarray | None:
+        """Encode a batch a few numpy calls per kind of feature; return None if any value needs the per-row loop.
+
+        Only the plain case is taken here: every record an exact dict holding every feature, numbers exact
+        ints or floats within range, categories exact strings, no missing required value and (unless ignored)
+        no unknown field. Anything else, valid or not, returns None, and `transform_records` runs its loop,
+        which encodes the same way and reports every problem: both paths give the same matrix and errors.
+        """
+        n = len(records)
+        if set(map(type, records)) != {dict}:
+            return None
+        cols = self._columnar
+        try:
+            numbers = _gather(records, cols.numeric_names)
+            categories = _gather(records, cols.categorical_names)
+        except KeyError:  # an absent field: the loop reads it as missing
+            return None
+        if not ignore_unknown and set(map(len, records)) != {len(self._names)}:
+            # Every feature is present, so a record with more keys than features has an unknown one.
+            return None
+        out = np.empty((n, len(self.columns)), dtype=np.float32)
+        if numbers:
+            if not set(map(type, numbers)) <= _NUMBER_TYPES:
+                return None
+            try:
+                matrix = np.array(numbers, dtype=np.float64).reshape(n, len(cols.numeric_names))  # None -> NaN
+            except OverflowError:  # an int beyond float64
+                return None
+            missing = np.isnan(matrix)
+            # A NaN that was not a None is a NaN value; a None in a required feature is an error.
+            if np.count_nonzero(missing) != numbers.count(None) or missing[:, cols.numeric_required].any():
+                return None
+            if ((matrix < cols.numeric_lo) | (matrix > cols.numeric_hi)).any():  # infinities included
+                return None
+            out[:, cols.numeric_columns] = matrix
+        if categories:
+            if not set(map(type, categories)) <= _CATEGORY_TYPES:
+                return None
+            k = len(cols.categorical_names)
+            if categories.count(None) and any(None in categories[j::k] for j in cols.categorical_required):
+                return None
+            for j, lookup, known in cols.categorical_checked:
+                if not set(categories[j::k]).difference(lookup) <= known:
+                    return None
+            codes = np.fromiter(
+                map(dict.get, cycle(cols.lookups), categories, repeat(-1)), dtype=np.intp, count=n * k
+            ).reshape(n, k)
+            hit = codes >= 0
+            out[:, cols.one_hot_columns] = 0.0
+            out[np.nonzero(hit)[0], codes[hit]] = 1.0
+            if not hit.all():
+                for feature in np.flatnonzero(~hit.all(axis=0)).tolist():
+                    first, last = cols.blocks[feature]
+                    out[~hit[:, feature], first:last] = NAN
+        return out
+
     def transform_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
         """Validate and encode a DataFrame (vectorised); raise `ValidationError` naming column, row and value."""
         import pandas as pd
@@ -258,7 +380,7 @@ class Preprocessor:
                     continue
                 out[:, slot.column] = numbers
                 continue
-            text = series.map(category_text, na_action="ignore").to_numpy(dtype=object)
+            text = category_texts(series)
             encoded = np.zeros((len(frame), len(slot.all_columns)), dtype=np.float32)
             known = np.zeros(len(frame), dtype=bool)
             for j, cat in enumerate(slot.columns):
@@ -278,6 +400,35 @@ class Preprocessor:
             prefix = f"{source}: " if source else ""
             raise ValidationError(prefix + _summary(problems), details=problems)
         return out
+
+
+# pandas' inferred kinds of an object column whose equal values all have the same category text: `unique`
+# and `factorize` merge equal values (True == 1), which is harmless only when bools do not mix with numbers.
+_FACTORIZABLE_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "boolean", "empty"})
+
+
+def category_texts(series: pd.Series) -> np.ndarray:
+    """Return `category_text` of every value as an object array, missing values left as they are.
+
+    Each distinct value is converted once (a million-row column has a handful of categories), except in
+    an object column mixing bools with numbers, where every value is converted on its own.
+    """
+    import pandas as pd
+
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _FACTORIZABLE_KINDS:
+        return series.map(category_text, na_action="ignore").to_numpy(dtype=object)
+    codes, uniques = pd.factorize(series)  # a missing value gets code -1
+    texts = np.array([*(category_text(u) for u in uniques), np.nan], dtype=object)
+    return texts[codes]
+
+
+def _gather(records: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any]:
+    """Return the named fields of every record, row after row, in one flat list; KeyError if one is absent."""
+    if not names:
+        return []
+    if len(names) == 1:
+        return list(map(itemgetter(names[0]), records))
+    return list(chain.from_iterable(map(itemgetter(*names), records)))
 
 
 def _is_number(value: Any) -> bool:

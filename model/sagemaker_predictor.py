@@ -62,7 +62,8 @@ class SageMakerPredictor:
         cls, store_uri: str, name: str, version: str = LATEST, endpoint: str = "", timeout_s: float = 10.0
     ) -> SageMakerPredictor:
         """Load and verify the bundle (schema and preprocessor are what this predictor uses)."""
-        return cls(load_bundle(open_store(store_uri), name, version), endpoint, timeout_s)
+        # Only the preprocessor is needed at the edge: the model itself runs on the endpoint.
+        return cls(load_bundle(open_store(store_uri), name, version, only=(PREPROCESSOR_FILE,)), endpoint, timeout_s)
 
     def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
         """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""

@@ -228,6 +228,52 @@ def _target_from_dict(raw: Any, source: str) -> Target:
     return Target(name=name, task=task, classes=classes, positive_class=positive)
 
 
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What schema inference needs to know of one column, however it was computed (pandas or Dask)."""
+
+    name: str
+    kind: Literal["bool", "numeric", "text"]
+    nullable: bool
+    values: frozenset[str] = frozenset()
+    """The distinct category texts of a text column (`category_text` of each non-missing value)."""
+
+
+def column_kind(dtype: Any) -> Literal["bool", "numeric", "text"]:
+    """Return how inference treats a column of this dtype: booleans and numbers apart, anything else as text."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    return "text"
+
+
+def summarize_column(series: pd.Series) -> ColumnSummary:
+    """Return the `ColumnSummary` of an in-memory column."""
+    kind = column_kind(series.dtype)
+    values = frozenset(category_text(v) for v in series.dropna().unique()) if kind == "text" else frozenset()
+    return ColumnSummary(str(series.name), kind, bool(series.isna().any()), values)
+
+
+def features_from_summaries(summaries: list[ColumnSummary], target: str, source: str) -> tuple[Feature, ...]:
+    """Return the inferred features: numbers numeric, anything else categorical (its values sorted)."""
+    features: list[Feature] = []
+    for column in summaries:
+        if column.kind == "bool":
+            features.append(CategoricalFeature(column.name, ("False", "True"), nullable=column.nullable))
+        elif column.kind == "numeric":
+            features.append(NumericFeature(column.name, nullable=column.nullable))
+        else:
+            if not column.values:
+                raise UserError(f"{source}: column {column.name!r} has no values")
+            features.append(CategoricalFeature(column.name, tuple(sorted(column.values)), nullable=column.nullable))
+    if not features:
+        raise UserError(f"{source}: no feature columns besides the target {target!r}")
+    return tuple(features)
+
+
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
@@ -240,29 +286,12 @@ def infer_schema(
     The task is inferred from the target when not given: strings or two distinct numbers are
     classification, other numbers regression. Decisions worth telling the user land in `notes`.
     """
-    import pandas as pd
-
     if target not in frame.columns:
         raise UserError(f"{source}: target column {target!r} not found; columns are {list(frame.columns)}")
-    features: list[Feature] = []
-    for col in frame.columns:
-        if col == target:
-            continue
-        series = frame[col]
-        nullable = bool(series.isna().any())
-        if pd.api.types.is_bool_dtype(series):
-            features.append(CategoricalFeature(str(col), ("False", "True"), nullable=nullable))
-        elif pd.api.types.is_numeric_dtype(series):
-            features.append(NumericFeature(str(col), nullable=nullable))
-        else:
-            values = sorted({category_text(v) for v in series.dropna().unique()})
-            if not values:
-                raise UserError(f"{source}: column {col!r} has no values")
-            features.append(CategoricalFeature(str(col), tuple(values), nullable=nullable))
-    if not features:
-        raise UserError(f"{source}: no feature columns besides the target {target!r}")
+    summaries = [summarize_column(frame[col]) for col in frame.columns if col != target]
+    features = features_from_summaries(summaries, target, source)
     tgt, notes = infer_target(frame[target], target, positive_class, task, source)
-    return Schema(features=tuple(features), target=tgt, notes=tuple(notes))
+    return Schema(features=features, target=tgt, notes=tuple(notes))
 
 
 def infer_target(

@@ -144,3 +144,16 @@ def bucket(s3_env: str) -> str:
 def cli_env(s3_env: str) -> dict[str, str]:
     """Environment for running the `treeport` CLI as a subprocess against the emulator."""
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler() -> Iterator[str]:
+    """A Dask LocalCluster of 2 worker processes (one thread each) on 127.0.0.1 for the session; its address.
+
+    The cluster the Dask engine starts itself, so the tests run on what users get. Imported here, not
+    at the top: only the Dask engine's tests load Dask.
+    """
+    from model.distributed import local_cluster
+
+    with local_cluster(2) as cluster:
+        yield cluster.scheduler_address

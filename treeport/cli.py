@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--gate", action="append", default=[], metavar="METRIC=VALUE", help="gate threshold override")
     train.add_argument("--threads", type=int, help="training threads (default: the CPUs the cgroup allows)")
     train.add_argument("--drop-unlabelled", action="store_true", help="drop rows whose target is missing")
+    train.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: this process; dask: xgboost.dask on a Dask cluster, --data may name many files (default local)",
+    )
+    cluster = train.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="--engine dask: scheduler address, tcp://host:8786")
+    cluster.add_argument(
+        "--workers",
+        type=int,
+        help="--engine dask without --scheduler: worker processes of the LocalCluster started on 127.0.0.1 "
+        "(default: the CPUs the cgroup allows)",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress on stderr while boosting")
 
     predict = sub.add_parser("predict", help="predict a CSV (with header) or JSON-lines file; JSON lines to stdout")
     store_arg(predict)
@@ -83,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     mpromote.add_argument("name")
     mpromote.add_argument("version")
 
+    report = sub.add_parser("report", help="verify a version and print its report: metrics and the report's files")
+    store_arg(report)
+    report.add_argument("name")
+    report.add_argument("version", nargs="?", default="LATEST")
+
     serve = sub.add_parser("serve", help="serve the HTTP API under gunicorn (foreground; Ctrl-C or SIGTERM stops it)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)"
@@ -93,6 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
     serve.add_argument("--version", default="LATEST", help="version id, or LATEST to follow the promoted one")
     serve.add_argument("--backend", choices=("daal4py", "xgboost"), default="daal4py")
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark against XGBoost, a plain Flask server and MLServer (a source checkout's bench/)",
+        description="Run bench/ (model, http, cold_start, memory, train); print tables and write one JSON report.",
+    )
+    bench.add_argument("--quick", action="store_true", help="every part at tiny sizes (about two minutes)")
+    bench.add_argument(
+        "--json", default=None, metavar="FILE", help="report file (default build/bench/bench.json in the checkout)"
+    )
+    bench.add_argument(
+        "--parts", default=None, help="comma-separated parts (default: model,http,cold_start,memory,train)"
+    )
+    bench.add_argument(
+        "--store",
+        dest="bench_store",
+        metavar="URI",
+        help="store URI holding credit-risk (default: train it into a temporary store)",
+    )
+    from treeport import deploy
+
+    deploy.add_parser(sub)
     return parser
 
 
@@ -142,6 +184,12 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.positive_class is not None and args.schema:
         raise UserError("--positive-class goes with --target; put positive_class in the schema file instead")
+    if args.engine != "dask" and (args.scheduler is not None or args.workers is not None):
+        raise UserError("--scheduler and --workers go with --engine dask")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler is not None and not args.scheduler.strip():
+        raise UserError("--scheduler must not be empty (omit it to start a LocalCluster)")
     config = TrainConfig(
         store=args.store,
         name=args.name,
@@ -156,6 +204,10 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         thresholds=parse_thresholds(args.gate),
         threads=args.threads,
         drop_unlabelled=args.drop_unlabelled,
+        engine=args.engine,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.quiet,
     )
     result = run_training(config)
     for note in result.notes:
@@ -172,6 +224,11 @@ def summary_of_manifest(manifest: dict[str, Any], location: str) -> str:
     training = manifest["training"]
     parity = manifest["parity"]
     seconds = training["seconds"]
+    engine = training.get("engine", {})
+    on = ""
+    if engine.get("name") == "dask":
+        workers = engine["workers"]
+        on = f"; engine: dask, {workers} worker{'' if workers == 1 else 's'} ({engine['scheduler']})"
     return "\n".join(
         [
             f"  data:    {training['source']} ({training['rows']} rows: {training['train_rows']} train / "
@@ -180,7 +237,7 @@ def summary_of_manifest(manifest: dict[str, Any], location: str) -> str:
             f"  parity:  daal4py vs xgboost on {parity['rows']} test rows: max |diff| "
             f"{parity['max_abs_diff']:.3g}, label agreement {parity['label_agreement']:.2%}",
             f"  trees:   {manifest['trees']['rounds']}; time: train {seconds['train_s']:.2f} s, "
-            f"total {seconds['total_s']:.2f} s",
+            f"total {seconds['total_s']:.2f} s{on}",
             f"  store:   {location}",
         ]
     )
@@ -286,6 +343,28 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    """Verify a version and print its summary, top features by gain, and where each report file is."""
+    from model import bundle as bundle_io
+    from model.report import describe
+    from model.store import open_store
+
+    store = open_store(args.store)
+    bundle = bundle_io.load_bundle(store, args.name, args.version)
+    prefix = f"{bundle.name}/{bundle.version}"
+    print(f"{bundle.name} version {bundle.version}, {bundle.task}, checksums verified", file=out)
+    print(summary_of_manifest(bundle.manifest, store.location(prefix)), file=out)
+    files = sorted(f for f in bundle.files if f.startswith(bundle_io.REPORT_PREFIX))
+    if bundle_io.METRICS_FILE in bundle.files:
+        top = describe(bundle.json(bundle_io.METRICS_FILE))
+        if top:
+            print(f"  gain:    {', '.join(top)}", file=out)
+    print(f"  report:  {len(files)} file(s)", file=out)
+    for filename in files:
+        print(f"    {store.location(f'{prefix}/{filename}')}  ({len(bundle.files[filename]):,} bytes)", file=out)
+    return EXIT_OK
+
+
 def serve_environment(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, str]:
     """Return `environ` plus the `TREEPORT_*` variables the serve flags set, validated as the app will read them."""
     from api.settings import Settings
@@ -328,7 +407,53 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FAILURE  # not reached: execve replaces the process or raises
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "models": cmd_models, "serve": cmd_serve}
+def bench_module() -> Any:
+    """Return `bench.run` from the source checkout this command runs from (benchmarks are not installed)."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "bench" / "__init__.py").is_file():
+        raise UserError(f"treeport bench runs from a source checkout; no bench/ folder beside {checkout / 'treeport'}")
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    import importlib
+
+    return importlib.import_module("bench.run")
+
+
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the benchmarks; the exit code is 1 if a part failed (missed targets are reported, not failures)."""
+    run = bench_module()
+    argv = ["--quick"] if args.quick else []
+    for flag, value in (("--json", args.json), ("--parts", args.parts), ("--store", args.bench_store)):
+        if value is not None:
+            argv += [flag, value]
+    return int(
+        run.run(
+            quick=args.quick,
+            json_path=args.json or str(run.DEFAULT_JSON),
+            parts=args.parts or ",".join(run.PARTS),
+            store=args.bench_store,
+            out=out,
+            argv=argv,
+        )
+    )
+
+
+def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
+    """Drive a target's Terraform stack (see treeport/deploy.py)."""
+    from treeport import deploy
+
+    return deploy.run(args, out)
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "models": cmd_models,
+    "report": cmd_report,
+    "serve": cmd_serve,
+    "bench": cmd_bench,
+    "deploy": cmd_deploy,
+}
 
 
 def run() -> None:

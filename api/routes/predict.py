@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from api.errors import ApiError
 from api.inputs import CSV_TYPES, JSON_TYPES, csv_records, instances_of, media_type, parse_json, read_body
 from api.services import services
+from api.settings import Settings
 from model.predictor import Predictor
 
 bp = Blueprint("predict", __name__)
@@ -23,9 +24,9 @@ def unsupported_media(mt: str, allowed: tuple[str, ...]) -> ApiError:
     )
 
 
-def request_records(predictor: Predictor) -> list[Any]:
+def request_records(predictor: Predictor, settings: Settings | None = None) -> list[Any]:
     """Return the request's rows as records: JSON `{"instances": [...]}` or CSV with a header row."""
-    settings = services().settings
+    settings = settings or services().settings
     mt = media_type(request)
     if mt in JSON_TYPES:
         return instances_of(parse_json(read_body(request)), settings.max_rows)
@@ -42,9 +43,10 @@ def model_ref(predictor: Predictor) -> dict[str, str]:
 @bp.post("/predict")
 def predict() -> Response:
     """Predict each row."""
-    predictor = services().state.predictor
-    records = request_records(predictor)
-    results = predictor.predict(records, ignore_unknown=services().settings.ignore_unknown_features)
+    svc = services()
+    predictor = svc.state.predictor
+    records = request_records(predictor, svc.settings)
+    results = predictor.predict(records, ignore_unknown=svc.settings.ignore_unknown_features)
     g.rows = len(results)
     return jsonify({"model": model_ref(predictor), "predictions": results})
 

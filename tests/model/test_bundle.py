@@ -31,13 +31,23 @@ def test_bundle_layout_and_manifest(trained: dict[str, tuple[Path, TrainResult]]
         "manifest.json",
         "model.json",
         "preprocessor.json",
+        "report/calibration.png",
+        "report/importance.png",
+        "report/learning_curve.png",
         "report/metrics.json",
+        "report/precision_recall.png",
+        "report/roc.png",
     ]
     assert (store / "binary" / "LATEST").read_text().strip() == result.version
     manifest = json.loads((version_dir / "manifest.json").read_text())
     for key in ("name", "version", "created_at", "task", "schema", "metrics", "parity", "params", "libraries", "cpu"):
         assert key in manifest
-    assert set(manifest["files"]) == {"model.json", "preprocessor.json", "report/metrics.json"}
+    assert set(manifest["files"]) == {
+        "model.json",
+        "preprocessor.json",
+        *(f"report/{name}" for name in ("metrics.json", "roc.png", "precision_recall.png", "calibration.png")),
+        *(f"report/{name}" for name in ("importance.png", "learning_curve.png")),
+    }
     assert manifest["files"]["model.json"]["bytes"] == (version_dir / "model.json").stat().st_size
     assert manifest["parity"]["max_abs_diff"] <= 1e-5 and manifest["parity"]["label_agreement"] == 1.0
     assert "avx512f" in manifest["cpu"]["isa"]
@@ -52,8 +62,11 @@ def test_a_flipped_byte_is_refused_at_load(store_copy: tuple[Path, TrainResult],
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(BundleIntegrityError, match=f"{filename}: checksum mismatch") as info:
-        Predictor.load(store.as_uri(), "binary")
+        bundle_io.load_bundle(FileStore(store), "binary")
     assert "refusing to load" in info.value.message
+    if not filename.startswith("report/"):
+        with pytest.raises(BundleIntegrityError, match=f"{filename}: checksum mismatch"):
+            Predictor.load(store.as_uri(), "binary")
 
 
 def test_a_missing_file_is_refused(store_copy: tuple[Path, TrainResult]) -> None:
@@ -125,3 +138,15 @@ def test_promote_verifies_then_moves_latest(tmp_path: Path, mixed_csv: Path) -> 
     with pytest.raises(BundleIntegrityError):
         bundle_io.promote(store, "m", second.version)
     assert bundle_io.resolve_version(store, "m") == first.version
+
+
+def test_serving_reads_and_verifies_only_what_it_uses(store_copy: tuple[Path, TrainResult]) -> None:
+    store, result = store_copy
+    # A damaged report file does not stop serving, which never reads it; a damaged model does.
+    (store / "binary" / result.version / "report" / "metrics.json").write_text("{}")
+    predictor = Predictor.load(store.as_uri(), "binary")
+    assert set(predictor.bundle.files) == {"model.json", "preprocessor.json"}
+    with pytest.raises(BundleIntegrityError, match=r"report/metrics\.json: checksum mismatch"):
+        bundle_io.load_bundle(FileStore(store), "binary")
+    with pytest.raises(UserError, match="manifest does not list"):
+        bundle_io.load_bundle(FileStore(store), "binary", only=("nope.json",))

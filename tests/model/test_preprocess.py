@@ -151,3 +151,71 @@ def test_whole_number_categories_match_when_pandas_reads_them_as_floats() -> Non
     x = pre.transform_frame(frame)
     np.testing.assert_array_equal(x[[0, 1, 3]], np.eye(3, dtype=np.float32))
     np.testing.assert_array_equal(pre.transform_records([{"code": 2}]), x[[1]])
+
+
+BATCH_EDGE_CASES = {
+    "valid": {},
+    "null_nullable_number": {"income": None},
+    "absent_nullable_number": {"income": "<absent>"},
+    "missing_category": {"color": None},
+    "unknown_category_is_missing": {"color": "purple"},
+    "untrained_known_category": {"color": "green"},
+    "integer_category": {"color": 7},
+    "numpy_number": {"income": np.float32(2.5)},
+    "nan_number": {"income": math.nan},
+    "infinite_number": {"income": math.inf},
+    "huge_integer": {"income": 10**400},
+    "out_of_range": {"age": 101},
+    "boolean_number": {"income": True},
+    "string_number": {"income": "3"},
+    "null_required_number": {"age": None},
+    "null_required_category": {"grade": None},
+    "unknown_category_is_error": {"grade": "Z"},
+    "unknown_field": {"shoe_size": 42},
+    "not_an_object": "<list>",
+}
+
+
+def _batch(case: dict[str, object] | str, rows: int) -> list[object]:
+    """Return `rows` valid records with the case applied to the middle one."""
+    out: list[object] = [
+        {"age": 20 + i % 70, "income": float(i) * 1.5, "color": ("red", "blue")[i % 2], "grade": "AB"[i % 2]}
+        for i in range(rows)
+    ]
+    if case == "<list>":
+        out[rows // 2] = [1, 2]
+    else:
+        record = dict(out[rows // 2])  # type: ignore[call-overload]
+        for key, value in case.items():  # type: ignore[union-attr]
+            if value == "<absent>":
+                del record[key]
+            else:
+                record[key] = value
+        out[rows // 2] = record
+    return out
+
+
+@pytest.mark.parametrize("ignore_unknown", [False, True])
+@pytest.mark.parametrize("case", list(BATCH_EDGE_CASES))
+def test_batch_path_matches_the_row_loop(
+    pre: Preprocessor, monkeypatch: pytest.MonkeyPatch, case: str, ignore_unknown: bool
+) -> None:
+    # Batches of COLUMNAR_MIN_ROWS or more take the vectorised path; it must give the loop's matrix and errors.
+    import model.preprocess as preprocess
+
+    records = _batch(BATCH_EDGE_CASES[case] if case != "not_an_object" else "<list>", 3 * preprocess.COLUMNAR_MIN_ROWS)
+
+    def run() -> np.ndarray | list[dict[str, object]]:
+        try:
+            return pre.transform_records(records, ignore_unknown=ignore_unknown)
+        except ValidationError as exc:
+            return exc.details
+
+    batch = run()
+    monkeypatch.setattr(preprocess, "COLUMNAR_MIN_ROWS", 10**9)
+    loop = run()
+    if isinstance(loop, np.ndarray):
+        assert isinstance(batch, np.ndarray) and batch.dtype == np.float32 and batch.flags.c_contiguous
+        np.testing.assert_array_equal(batch, loop)  # NaN in the same cells counts as equal
+    else:
+        assert batch == loop

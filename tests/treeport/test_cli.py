@@ -209,6 +209,26 @@ def _negative_threads(c: Ctx) -> tuple[list[str], list[str]]:
     return train_args(c.fresh_store, c.mixed, "--target", "approved", "--threads", "-2"), ["--threads", "-2"]
 
 
+def _workers_without_dask(c: Ctx) -> tuple[list[str], list[str]]:
+    args = train_args(c.fresh_store, c.mixed, "--target", "approved", "--workers", "2")
+    return args, ["--scheduler and --workers go with --engine dask"]
+
+
+def _zero_workers(c: Ctx) -> tuple[list[str], list[str]]:
+    args = train_args(c.fresh_store, c.mixed, "--target", "approved", "--engine", "dask", "--workers", "0")
+    return args, ["--workers", "0"]
+
+
+def _dask_data_matches_nothing(c: Ctx) -> tuple[list[str], list[str]]:
+    pattern = str(c.tmp / "parts" / "*.parquet")
+    args = train_args(c.fresh_store, pattern, "--target", "approved", "--engine", "dask", "--scheduler", "tcp://x:1")
+    return args, ["no CSV or Parquet files found", pattern]
+
+
+def _report_missing_model(c: Ctx) -> tuple[list[str], list[str]]:
+    return ["report", "--store", c.store, "nope"], ["'nope'", c.store]
+
+
 def _predict_missing_input(c: Ctx) -> tuple[list[str], list[str]]:
     path = c.tmp / "no-input.csv"
     return ["predict", "--store", c.store, "--name", NAME, str(path)], ["input file not found", str(path)]
@@ -280,6 +300,10 @@ USER_ERRORS = [
     pytest.param(_bad_name, id="invalid-name"),
     pytest.param(_zero_rows, id="zero-rows"),
     pytest.param(_negative_threads, id="negative-threads"),
+    pytest.param(_workers_without_dask, id="workers-without-dask-engine"),
+    pytest.param(_zero_workers, id="zero-dask-workers"),
+    pytest.param(_dask_data_matches_nothing, id="dask-data-glob-matches-nothing"),
+    pytest.param(_report_missing_model, id="report-missing-model"),
     pytest.param(_predict_missing_input, id="predict-missing-input"),
     pytest.param(_predict_bad_json_value, id="predict-jsonl-bad-value"),
     pytest.param(_predict_bad_csv_value, id="predict-csv-bad-value"),
@@ -586,3 +610,107 @@ def test_predict_refuses_an_integer_beyond_pythons_digit_limit(
     code, out, err = cli(capsys, "predict", "--store", store, "--name", NAME, str(path))
     assert code == 2 and out == ""
     assert f"{path}: line 1 is not usable JSON" in err
+
+
+def test_report_prints_the_summary_and_where_each_file_is(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "report", "--store", store, NAME)
+    assert code == 0, err
+    version = out.split(f"{NAME} version ", 1)[1].split(",")[0]
+    assert f"{NAME} version {version}, binary, checksums verified" in out
+    assert "metrics:" in out and "auc=" in out and "parity:" in out
+    assert "gain:" in out and "x1 " in out
+    root = Path(store.removeprefix("file://")) / NAME / version
+    names = ("calibration.png", "importance.png", "learning_curve.png", "metrics.json")
+    for name in (*names, "precision_recall.png", "roc.png"):
+        path = root / "report" / name
+        assert f"{store}/{NAME}/{version}/report/{name}  ({path.stat().st_size:,} bytes)" in out
+    assert "report:  6 file(s)" in out
+
+
+LONG = ["--param", "num_boost_round=60", "--param", "early_stopping_rounds=0", "--param", "max_depth=3"]
+
+
+def test_progress_goes_to_stderr_without_a_terminal_and_not_with_quiet(
+    tmp_path: Path, mixed_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", "--store", (tmp_path / "models").as_uri(), "--data", str(mixed_csv), "--target", "approved"]
+    code, out, err = cli(capsys, *args, *LONG)
+    assert code == 0, err
+    assert err.splitlines()[0].startswith("training: round 50/60, valid logloss ")
+    assert err.splitlines()[1].startswith("training: round 60/60, valid logloss ")
+    assert len(err.splitlines()) == 2
+    assert "training:" not in out, "progress never mixes with the results on stdout"
+
+    code, out, err = cli(capsys, *args, *LONG, "--quiet")
+    assert code == 0, err
+    assert err == ""
+    assert "trained credit-risk version" in out
+
+
+@pytest.mark.integration
+def test_progress_is_a_bar_when_stdout_is_a_terminal(tmp_path: Path, mixed_csv: Path) -> None:
+    import os
+    import pty
+
+    exe = Path(sys.executable).parent / "treeport"
+    primary, secondary = pty.openpty()
+    store = (tmp_path / "models").as_uri()
+    args = [str(exe), "train", "--store", store, "--data", str(mixed_csv), "--target", "approved", *LONG]
+    try:
+        proc = subprocess.run(args, stdout=secondary, stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(secondary)
+    try:
+        while os.read(primary, 65536):  # drain the terminal side (the summary went there)
+            pass
+    except OSError:  # EIO once the terminal has no writer left
+        pass
+    finally:
+        os.close(primary)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert err.startswith("\rtraining [") and err.endswith("\n")
+    assert "] 60/60, valid logloss " in err.rstrip("\n").split("\r")[-1]
+    assert "training: round" not in err
+
+
+def test_dask_engine_through_the_cli(dask_scheduler: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = (tmp_path / "models").as_uri()
+    rounds = ["--param", "num_boost_round=120", "--param", "early_stopping_rounds=0", "--param", "max_depth=3"]
+    args = ["train", "--store", uri, "--name", "credit", "--rows", "5000", "--seed", "3", *rounds]
+    code, out, err = cli(capsys, *args, "--engine", "dask", "--scheduler", dask_scheduler)
+    assert code == 0, err
+    assert f"engine: dask, 2 workers ({dask_scheduler})" in out
+    assert "(5000 rows: 3500 train / 750 valid / 750 test)" in out
+    assert "daal4py vs xgboost on 750 test rows" in out
+    # Progress is sent by the workers as Dask events and shown here, on this process's stderr.
+    assert "training: round 50/120, valid logloss " in err
+    assert err.splitlines()[-1].startswith("training: round 120/120, valid logloss ")
+
+    code, out, err = cli(capsys, "report", "--store", uri, "credit")
+    assert code == 0, err
+    assert "engine: dask" in out and "report:  6 file(s)" in out
+
+
+@pytest.mark.slow
+def test_dask_engine_starts_and_closes_its_own_local_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    uri = (tmp_path / "models").as_uri()
+    code, out, err = cli(capsys, "train", "--store", uri, "--rows", "3000", *FAST, "--engine", "dask", "--workers", "1")
+    assert code == 0, err
+    assert "engine: dask, 1 worker (LocalCluster on 127.0.0.1)" in out
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()]
+    assert left == [], f"the LocalCluster's processes outlived the command: {left}"
+
+
+def test_deploy_is_wired_into_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "deploy", "serverless", "plan", "--image-uri", "repo:tag", "--dry-run")
+    assert code == 0
+    assert "terraform" in out and "stacks/serverless" in out and "image_uri=repo:tag" in out
+    with pytest.raises(SystemExit) as info:
+        main(["deploy", "nowhere", "plan"])
+    assert info.value.code == 2

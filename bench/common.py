@@ -1,0 +1,157 @@
+"""What the benchmark parts share: the model under test, request records, the machine, and table printing."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "credit-risk"
+
+# One applicant, as in the README's curl example.
+RECORD: dict[str, Any] = {
+    "person_age": 30,
+    "person_income": 50000,
+    "person_home_ownership": "RENT",
+    "person_emp_length": 3.0,
+    "loan_intent": "EDUCATION",
+    "loan_grade": "B",
+    "loan_amnt": 8000,
+    "loan_int_rate": 11.5,
+    "loan_percent_income": 0.16,
+    "cb_person_default_on_file": "N",
+    "cb_person_cred_hist_length": 4,
+}
+
+
+@dataclass(frozen=True)
+class ModelUnderTest:
+    """The bundle every part measures: its store, and its model and preprocessor files on local disk."""
+
+    store: str
+    name: str
+    version: str
+    folder: Path
+    trees: int
+    columns: int
+
+    @property
+    def model_json(self) -> Path:
+        """Return the path of the XGBoost booster JSON (what the peers load)."""
+        return self.folder / "model.json"
+
+    @property
+    def preprocessor_json(self) -> Path:
+        """Return the path of the fitted preprocessing JSON (its column order is what the peers encode)."""
+        return self.folder / "preprocessor.json"
+
+
+def prepare_model(store: str | None, scratch: Path, rows: int | None = None) -> ModelUnderTest:
+    """Return the model under test: `store`'s LATEST credit-risk, else the default model trained into `scratch`.
+
+    The bundle's files are also copied to `scratch/bundle/` for the peers, which read plain files.
+    """
+    from model.bundle import MODEL_FILE, PREPROCESSOR_FILE, load_bundle
+    from model.store import open_store
+
+    if store is None:
+        from model.pipeline import TrainConfig, run_training
+
+        store = (scratch / "store").as_uri()
+        config = TrainConfig(store=store) if rows is None else TrainConfig(store=store, rows=rows)
+        print(f"training the default {MODEL_NAME} model into {store} ...", flush=True)
+        run_training(config)
+    bundle = load_bundle(open_store(store), MODEL_NAME)
+    folder = scratch / "bundle"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").write_bytes(bundle.files[MODEL_FILE])
+    (folder / "preprocessor.json").write_bytes(bundle.files[PREPROCESSOR_FILE])
+    return ModelUnderTest(
+        store=store,
+        name=bundle.name,
+        version=bundle.version,
+        folder=folder,
+        trees=int(bundle.manifest["trees"]["rounds"]),
+        columns=int(bundle.manifest["columns"]),
+    )
+
+
+def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Return `n` varied, valid applicant records as a client sends them (missing values as None)."""
+    from model.data import CREDIT_RISK_TARGET, credit_risk
+
+    frame = credit_risk(max(n, 1), seed=seed).drop(columns=[CREDIT_RISK_TARGET]).head(n)
+    return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-native Python value (NaN becomes None, numpy scalars Python numbers)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def machine() -> dict[str, Any]:
+    """Describe this machine and the library versions, for the report."""
+    from model.hardware import allowed_cpus, isa_flags
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for dist in ("treeport", "xgboost-cpu", "xgboost", "scikit-learn-intelex", "flask", "gunicorn", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu,
+        "cpus_allowed": allowed_cpus(),
+        "cpus_online": os.cpu_count(),
+        "isa": [flag for flag, present in isa_flags().items() if present],
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    """Print a plain-text table: the first column left-aligned, the others right-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))))
+    for row in cells:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if value == 0 or abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+    return str(value)

@@ -1,0 +1,48 @@
+"""A plain Flask + XGBoost server, written the way the seed's reference modules serve a model.
+
+The booster is loaded once at start (the seed's Kubernetes module reloads it per request; that would only
+make this peer slower). Each request: `request.get_json()`, a loop that writes the records into a float32
+matrix in the model's column order (numeric columns, then `feature=category` one-hot columns, as read from
+the bundle's `preprocessor.json`), `Booster.inplace_predict`, and `jsonify`. No validation.
+
+Environment: `BENCH_MODEL_DIR` (a folder holding `model.json` and `preprocessor.json`) and `BENCH_THREADS`
+(XGBoost threads per worker; default 1, so two workers on two CPUs do not oversubscribe them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+from flask import Flask, Response, jsonify, request
+
+
+def create_app() -> Flask:
+    """Return the app: `POST /predict` with `{"instances": [...]}` answers one label and probability per row."""
+    folder = Path(os.environ["BENCH_MODEL_DIR"])
+    booster = xgb.Booster()
+    booster.load_model(str(folder / "model.json"))
+    booster.set_param({"nthread": int(os.environ.get("BENCH_THREADS", "1"))})
+    columns = json.loads((folder / "preprocessor.json").read_text())["columns"]
+    index = {name: i for i, name in enumerate(columns)}
+    app = Flask("plain_xgboost")
+
+    @app.post("/predict")
+    def predict() -> Response:
+        instances = request.get_json()["instances"]
+        x = np.zeros((len(instances), len(columns)), dtype=np.float32)
+        for i, record in enumerate(instances):
+            for key, value in record.items():
+                if isinstance(value, str):
+                    j = index.get(f"{key}={value}")
+                    if j is not None:
+                        x[i, j] = 1.0
+                elif key in index:
+                    x[i, index[key]] = np.nan if value is None else value
+        probabilities = booster.inplace_predict(x)
+        return jsonify({"predictions": [{"label": int(p >= 0.5), "probability": float(p)} for p in probabilities]})
+
+    return app

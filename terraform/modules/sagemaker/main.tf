@@ -1,0 +1,483 @@
+# A SageMaker real-time endpoint running the project's image (`serve`: gunicorn on 8080 answering /ping and
+# /invocations), autoscaled on invocations per instance, and the training pipeline that runs the same image's
+# `train`, evaluates the bundle, gates on a test metric and registers the model.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  arn_prefix = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}"
+
+  store_path   = trimprefix(var.model_store_uri, "s3://")
+  store_bucket = split("/", local.store_path)[0]
+  store_prefix = trim(join("/", slice(split("/", local.store_path), 1, length(split("/", local.store_path)))), "/")
+  bucket_arn   = "arn:${local.partition}:s3:::${local.store_bucket}"
+  store_arn    = local.store_prefix == "" ? local.bucket_arn : "${local.bucket_arn}/${local.store_prefix}"
+
+  # Everything else this module reads or writes lives beside the store, under its own prefix of the same bucket.
+  data_prefix     = "data/${var.model_name}"
+  pipeline_prefix = "pipelines/${var.name}"
+  capture_prefix  = "data-capture/${var.name}"
+
+  # <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest] -> the repository's ARN
+  image_parts    = regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.image_uri)
+  repository_arn = "arn:${local.partition}:ecr:${local.image_parts[1]}:${local.image_parts[0]}:repository/${local.image_parts[2]}"
+
+  variant_name       = "AllTraffic"
+  endpoint_log_group = "/aws/sagemaker/Endpoints/${var.name}"
+  group_name         = "${var.name}-models"
+
+  ecr_pull_statements = [
+    {
+      Sid      = "PullOwnImage"
+      Effect   = "Allow"
+      Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      Resource = local.repository_arn
+    },
+    {
+      # GetAuthorizationToken has no resource-level permissions; the token alone reaches no repository.
+      Sid      = "EcrLogin"
+      Effect   = "Allow"
+      Action   = ["ecr:GetAuthorizationToken"]
+      Resource = "*"
+    },
+  ]
+
+  kms_statements = var.kms_key_arn == null ? [] : [{
+    Sid       = "UseBucketKey"
+    Effect    = "Allow"
+    Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+    Resource  = var.kms_key_arn
+    Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "sagemaker.${local.region}.amazonaws.com"] } }
+  }]
+
+  endpoint_statements = concat(
+    local.ecr_pull_statements,
+    local.kms_statements,
+    [
+      {
+        Sid      = "ReadModelStore"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = "${local.store_arn}/*"
+      },
+      merge(
+        {
+          Sid      = "ListModelStore"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = local.bucket_arn
+        },
+        local.store_prefix == "" ? {} : { Condition = { StringLike = { "s3:prefix" = [local.store_prefix, "${local.store_prefix}/*"] } } },
+      ),
+      {
+        Sid      = "WriteEndpointLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+        Resource = [aws_cloudwatch_log_group.this.arn, "${aws_cloudwatch_log_group.this.arn}:log-stream:*"]
+      },
+    ],
+    var.model_data_url == null ? [] : [{
+      Sid      = "ReadModelArtifact"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = "arn:${local.partition}:s3:::${trimprefix(var.model_data_url, "s3://")}"
+    }],
+    !var.data_capture_enabled ? [] : [{
+      Sid      = "WriteCapturedData"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = "${local.bucket_arn}/${local.capture_prefix}/*"
+    }],
+  )
+
+  environment = var.model_data_url == null ? {
+    TREEPORT_MODEL_STORE   = var.model_store_uri
+    TREEPORT_MODEL_NAME    = var.model_name
+    TREEPORT_MODEL_VERSION = var.model_version
+    TREEPORT_BACKEND       = "daal4py"
+    } : {
+    # SageMaker unpacks model.tar.gz (a store holding the trained bundle) into /opt/ml/model.
+    TREEPORT_MODEL_STORE   = "file:///opt/ml/model"
+    TREEPORT_MODEL_NAME    = var.model_name
+    TREEPORT_MODEL_VERSION = var.model_version
+    TREEPORT_BACKEND       = "daal4py"
+  }
+}
+
+# --- the endpoint ---------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest; a customer-managed key is opt-in through log_kms_key_arn.
+  name              = local.endpoint_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_iam_role" "endpoint" {
+  name = "${var.name}-endpoint"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "sagemaker.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "endpoint" {
+  name   = "${var.name}-endpoint"
+  role   = aws_iam_role.endpoint.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.endpoint_statements })
+}
+
+resource "aws_sagemaker_model" "this" {
+  #checkov:skip=CKV_AWS_370:Network isolation would cut the container off from S3, where the model store it serves lives (unless model_data_url is used).
+  name               = var.name
+  execution_role_arn = aws_iam_role.endpoint.arn
+  tags               = var.tags
+  # Stated rather than left to the default: the container must reach S3 to read the model store.
+  enable_network_isolation = false
+
+  # SageMaker starts the container as `docker run <image> serve`: gunicorn on port 8080, /ping and /invocations.
+  primary_container {
+    image          = var.image_uri
+    mode           = "SingleModel"
+    model_data_url = var.model_data_url
+    environment    = local.environment
+  }
+
+  depends_on = [aws_iam_role_policy.endpoint]
+}
+
+resource "aws_sagemaker_endpoint_configuration" "this" {
+  name_prefix = "${var.name}-"
+  kms_key_arn = var.kms_key_arn
+  tags        = var.tags
+
+  production_variants {
+    variant_name           = local.variant_name
+    model_name             = aws_sagemaker_model.this.name
+    instance_type          = var.instance_type
+    initial_instance_count = var.initial_instance_count
+    initial_variant_weight = 1
+  }
+
+  # Always written, switched by enable_capture: a configuration read back from SageMaker carries the block either way.
+  data_capture_config {
+    enable_capture              = var.data_capture_enabled
+    initial_sampling_percentage = var.data_capture_percentage
+    destination_s3_uri          = "s3://${local.store_bucket}/${local.capture_prefix}"
+    kms_key_id                  = var.kms_key_arn
+
+    capture_options {
+      capture_mode = "Input"
+    }
+    capture_options {
+      capture_mode = "Output"
+    }
+
+    capture_content_type_header {
+      csv_content_types  = ["text/csv"]
+      json_content_types = ["application/json"]
+    }
+  }
+
+  # A configuration is immutable: a change makes a new one, the endpoint moves to it, then the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_sagemaker_endpoint" "this" {
+  name                 = var.name
+  endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
+  tags                 = var.tags
+}
+
+resource "aws_appautoscaling_target" "this" {
+  service_namespace  = "sagemaker"
+  resource_id        = "endpoint/${aws_sagemaker_endpoint.this.name}/variant/${local.variant_name}"
+  scalable_dimension = "sagemaker:variant:DesiredInstanceCount"
+  min_capacity       = var.min_capacity
+  max_capacity       = var.max_capacity
+}
+
+resource "aws_appautoscaling_policy" "this" {
+  name               = "${var.name}-invocations-per-instance"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this.service_namespace
+  resource_id        = aws_appautoscaling_target.this.resource_id
+  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.target_invocations_per_instance
+    scale_in_cooldown  = var.scale_in_cooldown
+    scale_out_cooldown = var.scale_out_cooldown
+
+    predefined_metric_specification {
+      predefined_metric_type = "SageMakerVariantInvocationsPerInstance"
+    }
+  }
+}
+
+# --- the training pipeline ------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "pipeline" {
+  count = var.create_pipeline ? 1 : 0
+
+  name = "${var.name}-pipeline"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "sagemaker.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "pipeline" {
+  count = var.create_pipeline ? 1 : 0
+
+  name = "${var.name}-pipeline"
+  role = aws_iam_role.pipeline[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      local.ecr_pull_statements,
+      local.kms_statements,
+      [
+        {
+          # Jobs a pipeline starts are named pipelines-<execution>-<step>-<suffix>.
+          Sid    = "RunPipelineJobs"
+          Effect = "Allow"
+          Action = [
+            "sagemaker:AddTags", "sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
+            "sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopProcessingJob",
+            "sagemaker:StopTrainingJob",
+          ]
+          Resource = ["${local.arn_prefix}:training-job/pipelines-*", "${local.arn_prefix}:processing-job/pipelines-*"]
+        },
+        {
+          # SageMaker ARNs carry resource names in lower case.
+          Sid      = "RegisterModels"
+          Effect   = "Allow"
+          Action   = ["sagemaker:AddTags", "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"]
+          Resource = ["${local.arn_prefix}:model-package/${lower(local.group_name)}/*", "${local.arn_prefix}:model-package-group/${lower(local.group_name)}"]
+        },
+        {
+          Sid       = "PassOwnRoleToJobs"
+          Effect    = "Allow"
+          Action    = ["iam:PassRole"]
+          Resource  = aws_iam_role.pipeline[0].arn
+          Condition = { StringEquals = { "iam:PassedToService" = "sagemaker.amazonaws.com" } }
+        },
+        {
+          Sid      = "ReadTrainingData"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = "${local.bucket_arn}/${local.data_prefix}/*"
+        },
+        {
+          Sid      = "ReadWritePipelineOutputs"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject"]
+          Resource = "${local.bucket_arn}/${local.pipeline_prefix}/*"
+        },
+        {
+          Sid       = "ListOwnPrefixes"
+          Effect    = "Allow"
+          Action    = ["s3:ListBucket"]
+          Resource  = local.bucket_arn
+          Condition = { StringLike = { "s3:prefix" = ["${local.data_prefix}/*", "${local.pipeline_prefix}/*"] } }
+        },
+        {
+          Sid    = "WriteJobLogs"
+          Effect = "Allow"
+          Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+          Resource = [
+            "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/TrainingJobs",
+            "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/TrainingJobs:log-stream:*",
+            "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/ProcessingJobs",
+            "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:*",
+          ]
+        },
+      ],
+    )
+  })
+}
+
+resource "aws_sagemaker_model_package_group" "this" {
+  count = var.create_pipeline ? 1 : 0
+
+  model_package_group_name        = local.group_name
+  model_package_group_description = "Treeport ${var.model_name} bundles trained by the ${var.name} pipeline"
+  tags                            = var.tags
+}
+
+locals {
+  lower_is_better = contains(["logloss", "brier", "rmse", "mae"], var.gate_metric)
+  output_uri      = "s3://${local.store_bucket}/${local.pipeline_prefix}"
+
+  # Reads the bundle's manifest out of the training job's model.tar.gz and writes its test metrics where the
+  # condition step reads them (a SageMaker property file).
+  evaluate_script = join("\n", [
+    "import glob, json, os, tarfile",
+    "tarfile.open(glob.glob('/opt/ml/processing/model/*.tar.gz')[0]).extractall('/tmp/model', filter='data')",
+    "manifest = json.load(open(sorted(glob.glob('/tmp/model/**/manifest.json', recursive=True))[-1]))",
+    "os.makedirs('/opt/ml/processing/evaluation', exist_ok=True)",
+    "report = {'name': manifest['name'], 'version': manifest['version'], 'metrics': manifest['metrics']}",
+    "json.dump(report, open('/opt/ml/processing/evaluation/evaluation.json', 'w'))",
+  ])
+
+  pipeline_definition = {
+    Version  = "2020-12-01"
+    Metadata = {}
+    Parameters = [
+      { Name = "TrainingData", Type = "String", DefaultValue = "s3://${local.store_bucket}/${local.data_prefix}/" },
+      { Name = "GateThreshold", Type = "Float", DefaultValue = var.gate_threshold },
+      { Name = "ModelApprovalStatus", Type = "String", DefaultValue = var.model_approval_status },
+    ]
+    Steps = [
+      {
+        Name = "Train"
+        Type = "Training"
+        Arguments = {
+          # SageMaker runs `docker run <image> train`: channels under /opt/ml/input/data, string hyperparameters,
+          # the bundle written to /opt/ml/model and uploaded as model.tar.gz.
+          AlgorithmSpecification = { TrainingImage = var.image_uri, TrainingInputMode = "File" }
+          RoleArn                = try(aws_iam_role.pipeline[0].arn, null)
+          HyperParameters        = merge({ name = var.model_name }, var.hyperparameters)
+          InputDataConfig = [{
+            ChannelName = "train"
+            ContentType = "text/csv"
+            DataSource = { S3DataSource = {
+              S3DataType             = "S3Prefix"
+              S3Uri                  = { Get = "Parameters.TrainingData" }
+              S3DataDistributionType = "FullyReplicated"
+            } }
+          }]
+          OutputDataConfig = merge(
+            { S3OutputPath = "${local.output_uri}/training" },
+            var.kms_key_arn == null ? {} : { KmsKeyId = var.kms_key_arn },
+          )
+          ResourceConfig = merge(
+            { InstanceCount = 1, InstanceType = var.training_instance_type, VolumeSizeInGB = var.training_volume_gb },
+            var.kms_key_arn == null ? {} : { VolumeKmsKeyId = var.kms_key_arn },
+          )
+          StoppingCondition = { MaxRuntimeInSeconds = var.training_max_runtime_seconds }
+          # The training container needs no network: SageMaker copies the channels in and the model out.
+          EnableNetworkIsolation                = true
+          EnableInterContainerTrafficEncryption = true
+        }
+      },
+      {
+        Name = "Evaluate"
+        Type = "Processing"
+        Arguments = {
+          AppSpecification = { ImageUri = var.image_uri, ContainerEntrypoint = ["python", "-c", local.evaluate_script] }
+          RoleArn          = try(aws_iam_role.pipeline[0].arn, null)
+          ProcessingResources = { ClusterConfig = merge(
+            { InstanceCount = 1, InstanceType = var.training_instance_type, VolumeSizeInGB = var.training_volume_gb },
+            var.kms_key_arn == null ? {} : { VolumeKmsKeyId = var.kms_key_arn },
+          ) }
+          NetworkConfig = { EnableNetworkIsolation = true, EnableInterContainerTrafficEncryption = true }
+          ProcessingInputs = [{
+            InputName  = "model"
+            AppManaged = false
+            S3Input = {
+              S3Uri                  = { Get = "Steps.Train.ModelArtifacts.S3ModelArtifacts" }
+              LocalPath              = "/opt/ml/processing/model"
+              S3DataType             = "S3Prefix"
+              S3InputMode            = "File"
+              S3DataDistributionType = "FullyReplicated"
+            }
+          }]
+          ProcessingOutputConfig = merge(
+            { Outputs = [{
+              OutputName = "evaluation"
+              AppManaged = false
+              S3Output = {
+                S3Uri        = "${local.output_uri}/evaluation"
+                LocalPath    = "/opt/ml/processing/evaluation"
+                S3UploadMode = "EndOfJob"
+              }
+            }] },
+            var.kms_key_arn == null ? {} : { KmsKeyId = var.kms_key_arn },
+          )
+          StoppingCondition = { MaxRuntimeInSeconds = 3600 }
+        }
+        PropertyFiles = [{ PropertyFileName = "Evaluation", OutputName = "evaluation", FilePath = "evaluation.json" }]
+      },
+      {
+        Name = "CheckGate"
+        Type = "Condition"
+        Arguments = {
+          Conditions = [{
+            Type = local.lower_is_better ? "LessThanOrEqualTo" : "GreaterThanOrEqualTo"
+            LeftValue = { "Std:JsonGet" = {
+              PropertyFile = { Get = "Steps.Evaluate.PropertyFiles.Evaluation" }
+              Path         = "metrics.${var.gate_metric}"
+            } }
+            RightValue = { Get = "Parameters.GateThreshold" }
+          }]
+          IfSteps = [{
+            Name = "Register"
+            Type = "RegisterModel"
+            Arguments = {
+              ModelPackageGroupName = local.group_name
+              ModelApprovalStatus   = { Get = "Parameters.ModelApprovalStatus" }
+              InferenceSpecification = {
+                Containers = [{
+                  Image        = var.image_uri
+                  ModelDataUrl = { Get = "Steps.Train.ModelArtifacts.S3ModelArtifacts" }
+                  Environment = {
+                    TREEPORT_MODEL_STORE = "file:///opt/ml/model"
+                    TREEPORT_MODEL_NAME  = var.model_name
+                  }
+                }]
+                SupportedContentTypes                   = ["application/json", "text/csv"]
+                SupportedResponseMIMETypes              = ["application/json"]
+                SupportedRealtimeInferenceInstanceTypes = [var.instance_type]
+                SupportedTransformInstanceTypes         = [var.training_instance_type]
+              }
+              ModelMetrics = { ModelQuality = { Statistics = {
+                ContentType = "application/json"
+                S3Uri       = "${local.output_uri}/evaluation/evaluation.json"
+              } } }
+            }
+          }]
+          ElseSteps = [{
+            Name      = "GateFailed"
+            Type      = "Fail"
+            Arguments = { ErrorMessage = "The model's test ${var.gate_metric} missed the gate; nothing was registered." }
+          }]
+        }
+      },
+    ]
+  }
+}
+
+resource "aws_sagemaker_pipeline" "this" {
+  count = var.create_pipeline ? 1 : 0
+
+  pipeline_name         = "${var.name}-training"
+  pipeline_display_name = "${var.name}-training"
+  pipeline_description  = "Train ${var.model_name} with the Treeport image, evaluate, gate on ${var.gate_metric}, register"
+  role_arn              = aws_iam_role.pipeline[0].arn
+  pipeline_definition   = jsonencode(local.pipeline_definition)
+  tags                  = var.tags
+
+  depends_on = [aws_iam_role_policy.pipeline]
+}

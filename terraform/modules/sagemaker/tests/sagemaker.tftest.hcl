@@ -1,0 +1,244 @@
+# The endpoint runs our image on a 4th-gen Xeon instance, autoscales on invocations per instance and encrypts its
+# volume; its role reads only the model prefix and pulls only its own repository. The pipeline trains with the
+# image's `train`, evaluates, gates on a metric and registers. Offline: the AWS provider is mocked.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/treeport-endpoint" }
+  }
+}
+
+variables {
+  name            = "treeport-endpoint"
+  image_uri       = "123456789012.dkr.ecr.us-east-1.amazonaws.com/treeport/serve:0.1.0"
+  model_store_uri = "s3://treeport-models/models"
+  kms_key_arn     = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+}
+
+run "the_endpoint_serves_our_image_on_xeon_and_autoscales" {
+  command = apply
+
+  assert {
+    condition     = aws_sagemaker_model.this.primary_container[0].image == var.image_uri
+    error_message = "The model runs the given image (SageMaker starts it with `serve`)."
+  }
+
+  assert {
+    condition = (
+      aws_sagemaker_model.this.primary_container[0].environment["TREEPORT_MODEL_STORE"] == "s3://treeport-models/models" &&
+      aws_sagemaker_model.this.primary_container[0].environment["TREEPORT_MODEL_NAME"] == "credit-risk" &&
+      aws_sagemaker_model.this.primary_container[0].environment["TREEPORT_MODEL_VERSION"] == "LATEST"
+    )
+    error_message = "The container's environment must name the store, model and version."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint_configuration.this.production_variants[0].instance_type == "ml.c7i.large"
+    error_message = "The default instance type is a 4th-gen Xeon (ml.c7i.large)."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint_configuration.this.kms_key_arn == var.kms_key_arn
+    error_message = "The endpoint's storage volume must be encrypted with the given key."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint.this.endpoint_config_name == aws_sagemaker_endpoint_configuration.this.name
+    error_message = "The endpoint uses the configuration."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint_configuration.this.data_capture_config[0].enable_capture == false
+    error_message = "Data capture is off unless asked for (it stores applicants' data)."
+  }
+
+  assert {
+    condition     = aws_appautoscaling_target.this.resource_id == "endpoint/treeport-endpoint/variant/AllTraffic" && aws_appautoscaling_target.this.min_capacity == 1 && aws_appautoscaling_target.this.max_capacity == 4
+    error_message = "The endpoint's variant scales between min_capacity and max_capacity."
+  }
+
+  assert {
+    condition     = aws_appautoscaling_policy.this.target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "SageMakerVariantInvocationsPerInstance"
+    error_message = "Scaling tracks invocations per instance."
+  }
+}
+
+run "the_endpoint_role_reads_only_the_model_prefix_and_pulls_only_its_repository" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : [
+        for a in flatten([s.Action]) : a != "*" && !endswith(a, ":*")
+      ]
+    ]))
+    error_message = "No statement may allow \"*\" or service:* actions."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s.Resource != "*" if s.Sid != "EcrLogin"
+    ])
+    error_message = "Only ecr:GetAuthorizationToken (no resource-level permissions) may name every resource."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s if s.Sid == "ReadModelStore"
+    ]).Resource == "arn:aws:s3:::treeport-models/models/*"
+    error_message = "s3:GetObject must be scoped to the model prefix."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s if s.Sid == "PullOwnImage"
+    ]).Resource == "arn:aws:ecr:us-east-1:123456789012:repository/treeport/serve"
+    error_message = "Image pulls must be scoped to the image's own repository."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s
+      if contains(flatten([s.Action]), "s3:PutObject")
+    ]) == 0
+    error_message = "The endpoint may not write to the bucket while data capture is off."
+  }
+}
+
+run "the_pipeline_trains_evaluates_gates_and_registers" {
+  command = apply
+
+  assert {
+    condition     = [for s in jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps : s.Name] == ["Train", "Evaluate", "CheckGate"]
+    error_message = "The pipeline is train -> evaluate -> condition."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.AlgorithmSpecification.TrainingImage == var.image_uri
+    error_message = "Training runs our image (SageMaker starts it with `train`)."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.HyperParameters.name == "credit-risk"
+    error_message = "The training job names the model (the image's `train` reads the `name` hyperparameter)."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.ResourceConfig.InstanceType == "ml.m7i.xlarge"
+    error_message = "Training runs on a 4th-gen Xeon instance."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.EnableNetworkIsolation
+    error_message = "The training container needs no network and gets none."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[2].Arguments.Conditions[0].Type == "GreaterThanOrEqualTo"
+    error_message = "AUC gates from below."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[2].Arguments.IfSteps[0].Arguments.ModelPackageGroupName == aws_sagemaker_model_package_group.this[0].model_package_group_name
+    error_message = "A model that passes the gate is registered in the module's group."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.pipeline[0].policy).Statement : s if s.Sid == "PassOwnRoleToJobs"
+    ]).Condition.StringEquals["iam:PassedToService"] == "sagemaker.amazonaws.com"
+    error_message = "The pipeline may pass its role to SageMaker jobs only."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(aws_iam_role_policy.pipeline[0].policy).Statement : [
+        for a in flatten([s.Action]) : a != "*" && !endswith(a, ":*")
+      ]
+    ]))
+    error_message = "No pipeline statement may allow \"*\" or service:* actions."
+  }
+}
+
+run "losses_gate_from_above_and_capture_writes_only_its_prefix" {
+  command = apply
+
+  variables {
+    gate_metric          = "logloss"
+    gate_threshold       = 0.45
+    data_capture_enabled = true
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[2].Arguments.Conditions[0].Type == "LessThanOrEqualTo"
+    error_message = "A loss gates from above."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint_configuration.this.data_capture_config[0].enable_capture && aws_sagemaker_endpoint_configuration.this.data_capture_config[0].kms_key_id == var.kms_key_arn
+    error_message = "Captured data is encrypted with the given key."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s if s.Sid == "WriteCapturedData"
+    ]).Resource == "arn:aws:s3:::treeport-models/data-capture/treeport-endpoint/*"
+    error_message = "Capture may write only under its own prefix."
+  }
+}
+
+run "no_pipeline_when_not_asked_for" {
+  command = plan
+
+  variables {
+    create_pipeline = false
+  }
+
+  assert {
+    condition     = length(aws_sagemaker_pipeline.this) == 0 && length(aws_iam_role.pipeline) == 0
+    error_message = "create_pipeline = false creates no pipeline and no pipeline role."
+  }
+}
+
+run "rejects_instance_types_that_are_not_4th_gen_xeon" {
+  command = plan
+
+  variables {
+    instance_type = "ml.m5.large"
+  }
+
+  expect_failures = [var.instance_type]
+}
+
+run "rejects_an_unknown_gate_metric" {
+  command = plan
+
+  variables {
+    gate_metric = "f1"
+  }
+
+  expect_failures = [var.gate_metric]
+}
+
+run "rejects_max_capacity_below_min" {
+  command = plan
+
+  variables {
+    min_capacity = 3
+    max_capacity = 2
+  }
+
+  expect_failures = [var.max_capacity]
+}

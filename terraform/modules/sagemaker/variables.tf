@@ -1,0 +1,258 @@
+variable "name" {
+  type        = string
+  description = "Name of the endpoint; also names the model, the roles, the pipeline and the model package group."
+
+  validation {
+    condition     = can(regex("^[a-zA-Z](-?[a-zA-Z0-9]){2,45}$", var.name))
+    error_message = "name must be 3-46 letters, digits and single hyphens, starting with a letter."
+  }
+}
+
+variable "image_uri" {
+  type        = string
+  description = "ECR image of the serving/training image (the project's Dockerfile), by tag or digest. SageMaker runs it as `serve` for the endpoint and `train` for training jobs."
+
+  validation {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.image_uri))
+    error_message = "image_uri must be an ECR image URI with a tag or a sha256 digest."
+  }
+}
+
+variable "model_store_uri" {
+  type        = string
+  description = "Model store the endpoint reads (s3://bucket/prefix); also the bucket the pipeline reads data from and writes its outputs to, under their own prefixes."
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
+    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
+  }
+}
+
+variable "model_name" {
+  type        = string
+  description = "Model the endpoint serves (TREEPORT_MODEL_NAME) and the pipeline trains."
+  default     = "credit-risk"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_name))
+    error_message = "model_name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
+}
+
+variable "model_version" {
+  type        = string
+  description = "Version the endpoint serves (TREEPORT_MODEL_VERSION): a version id, or LATEST."
+  default     = "LATEST"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_version))
+    error_message = "model_version must be LATEST or a version id (letters, digits, '.', '_', '-')."
+  }
+}
+
+variable "model_data_url" {
+  type        = string
+  description = "Optional model.tar.gz of a training job (e.g. a registered model package's); when set, the endpoint serves the bundle SageMaker unpacks into /opt/ml/model instead of reading the model store."
+  default     = null
+
+  validation {
+    condition     = var.model_data_url == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\\.tar\\.gz$", var.model_data_url))
+    error_message = "model_data_url must be an s3:// URI of a .tar.gz file."
+  }
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "KMS key of the model bucket; the roles may decrypt with it, and it encrypts the endpoint's storage volume, captured data and the pipeline's outputs (null: AWS-managed keys)."
+  default     = null
+}
+
+variable "instance_type" {
+  type        = string
+  description = "Endpoint instance type: a 4th-gen Xeon (Sapphire Rapids: AVX-512 and AMX) family, ml.c7i, ml.m7i or ml.r7i."
+  default     = "ml.c7i.large"
+
+  validation {
+    condition     = can(regex("^ml\\.(c7i|m7i|r7i)\\.(large|xlarge|2xlarge|4xlarge|8xlarge|12xlarge|16xlarge|24xlarge|48xlarge)$", var.instance_type))
+    error_message = "instance_type must be a 4th-gen Xeon SageMaker instance type: ml.c7i.*, ml.m7i.* or ml.r7i.* (e.g. ml.c7i.large)."
+  }
+}
+
+variable "initial_instance_count" {
+  type        = number
+  description = "Instances the endpoint starts with (autoscaling moves it between min_capacity and max_capacity)."
+  default     = 1
+
+  validation {
+    condition     = var.initial_instance_count >= 1 && var.initial_instance_count <= 20 && floor(var.initial_instance_count) == var.initial_instance_count
+    error_message = "initial_instance_count must be a whole number between 1 and 20."
+  }
+}
+
+variable "min_capacity" {
+  type        = number
+  description = "Fewest instances autoscaling keeps."
+  default     = 1
+
+  validation {
+    condition     = var.min_capacity >= 1 && floor(var.min_capacity) == var.min_capacity
+    error_message = "min_capacity must be a whole number of at least 1."
+  }
+}
+
+variable "max_capacity" {
+  type        = number
+  description = "Most instances autoscaling adds."
+  default     = 4
+
+  validation {
+    condition     = var.max_capacity >= var.min_capacity && var.max_capacity <= 100 && floor(var.max_capacity) == var.max_capacity
+    error_message = "max_capacity must be a whole number between min_capacity and 100."
+  }
+}
+
+variable "target_invocations_per_instance" {
+  type        = number
+  description = "Autoscaling target: invocations per instance per minute (SageMakerVariantInvocationsPerInstance)."
+  default     = 3000
+
+  validation {
+    condition     = var.target_invocations_per_instance > 0
+    error_message = "target_invocations_per_instance must be positive."
+  }
+}
+
+variable "scale_in_cooldown" {
+  type        = number
+  description = "Seconds after a scale-in before another scale-in."
+  default     = 300
+
+  validation {
+    condition     = var.scale_in_cooldown >= 0 && var.scale_in_cooldown <= 3600
+    error_message = "scale_in_cooldown must be between 0 and 3600 seconds."
+  }
+}
+
+variable "scale_out_cooldown" {
+  type        = number
+  description = "Seconds after a scale-out before another scale-out."
+  default     = 60
+
+  validation {
+    condition     = var.scale_out_cooldown >= 0 && var.scale_out_cooldown <= 3600
+    error_message = "scale_out_cooldown must be between 0 and 3600 seconds."
+  }
+}
+
+variable "data_capture_enabled" {
+  type        = bool
+  description = "Capture endpoint requests and responses to S3 (for monitoring and retraining; mind the personal data it holds)."
+  default     = false
+}
+
+variable "data_capture_percentage" {
+  type        = number
+  description = "Percentage of requests captured when data capture is on."
+  default     = 100
+
+  validation {
+    condition     = var.data_capture_percentage >= 1 && var.data_capture_percentage <= 100 && floor(var.data_capture_percentage) == var.data_capture_percentage
+    error_message = "data_capture_percentage must be a whole number between 1 and 100."
+  }
+}
+
+variable "create_pipeline" {
+  type        = bool
+  description = "Create the training pipeline (train -> evaluate -> gate -> register) and its model package group."
+  default     = true
+}
+
+variable "training_instance_type" {
+  type        = string
+  description = "Instance type of the pipeline's training and evaluation jobs (4th-gen Xeon)."
+  default     = "ml.m7i.xlarge"
+
+  validation {
+    condition     = can(regex("^ml\\.(c7i|m7i|r7i)\\.(large|xlarge|2xlarge|4xlarge|8xlarge|12xlarge|16xlarge|24xlarge|48xlarge)$", var.training_instance_type))
+    error_message = "training_instance_type must be ml.c7i.*, ml.m7i.* or ml.r7i.*."
+  }
+}
+
+variable "training_volume_gb" {
+  type        = number
+  description = "Storage volume of each training and evaluation instance, in GB."
+  default     = 30
+
+  validation {
+    condition     = var.training_volume_gb >= 1 && var.training_volume_gb <= 16384 && floor(var.training_volume_gb) == var.training_volume_gb
+    error_message = "training_volume_gb must be a whole number between 1 and 16384."
+  }
+}
+
+variable "training_max_runtime_seconds" {
+  type        = number
+  description = "Longest a training job may run before SageMaker stops it."
+  default     = 86400
+
+  validation {
+    condition     = var.training_max_runtime_seconds >= 60 && var.training_max_runtime_seconds <= 2419200
+    error_message = "training_max_runtime_seconds must be between 60 and 2419200 (28 days)."
+  }
+}
+
+variable "hyperparameters" {
+  type        = map(string)
+  description = "Hyperparameters of the training job (all strings, as SageMaker passes them to the image's `train`), e.g. { target = \"loan_status\", max_depth = \"6\" }."
+  default     = {}
+}
+
+variable "gate_metric" {
+  type        = string
+  description = "Test metric the pipeline's condition step checks before registering a model."
+  default     = "auc"
+
+  validation {
+    condition     = contains(["auc", "pr_auc", "accuracy", "logloss", "brier", "macro_f1", "rmse", "mae", "r2"], var.gate_metric)
+    error_message = "gate_metric must be one of auc, pr_auc, accuracy, logloss, brier, macro_f1, rmse, mae, r2."
+  }
+}
+
+variable "gate_threshold" {
+  type        = number
+  description = "Threshold of gate_metric: at least this for scores (auc, accuracy...), at most this for losses (logloss, brier, rmse, mae)."
+  default     = 0.6
+}
+
+variable "model_approval_status" {
+  type        = string
+  description = "Approval status of the model packages the pipeline registers."
+  default     = "PendingManualApproval"
+
+  validation {
+    condition     = contains(["PendingManualApproval", "Approved"], var.model_approval_status)
+    error_message = "model_approval_status must be PendingManualApproval or Approved."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch keeps the endpoint's logs."
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_kms_key_arn" {
+  type        = string
+  description = "KMS key for the endpoint's log group (its key policy must allow logs.<region>.amazonaws.com); null uses CloudWatch's own encryption."
+  default     = null
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource (on top of the provider's default tags)."
+  default     = {}
+}

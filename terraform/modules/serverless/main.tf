@@ -1,0 +1,406 @@
+# The Lambda (the Flask app in a container image) behind an API Gateway REST API that requires an API key,
+# throttles every method and writes access logs.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  store_path   = trimprefix(var.model_store_uri, "s3://")
+  store_bucket = split("/", local.store_path)[0]
+  store_prefix = trim(join("/", slice(split("/", local.store_path), 1, length(split("/", local.store_path)))), "/")
+  # The objects the function may read: everything under the prefix (the whole bucket when there is none).
+  store_objects = local.store_prefix == "" ? "arn:${local.partition}:s3:::${local.store_bucket}/*" : "arn:${local.partition}:s3:::${local.store_bucket}/${local.store_prefix}/*"
+
+  endpoint_arn = var.sagemaker_endpoint_name == null ? null : "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
+
+  environment = merge(
+    var.environment,
+    {
+      TREEPORT_MODEL_STORE   = var.model_store_uri
+      TREEPORT_MODEL_NAME    = var.model_name
+      TREEPORT_MODEL_VERSION = var.model_version
+      TREEPORT_BACKEND       = var.backend
+    },
+    var.backend == "sagemaker" ? { TREEPORT_SAGEMAKER_ENDPOINT = var.sagemaker_endpoint_name } : {},
+    var.check_api_key_in_app ? { TREEPORT_API_KEYS = sha256(aws_api_gateway_api_key.this.value) } : {},
+  )
+
+  policy_statements = concat(
+    [
+      {
+        Sid      = "WriteOwnLogGroup"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = "${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"
+      },
+      {
+        Sid      = "ReadModelStore"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = local.store_objects
+      },
+      merge(
+        {
+          Sid      = "ListModelStore"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = "arn:${local.partition}:s3:::${local.store_bucket}"
+        },
+        local.store_prefix == "" ? {} : { Condition = { StringLike = { "s3:prefix" = [local.store_prefix, "${local.store_prefix}/*"] } } },
+      ),
+    ],
+    var.model_kms_key_arn == null ? [] : [{
+      Sid       = "DecryptModelStore"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = var.model_kms_key_arn
+      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+    }],
+    var.backend != "sagemaker" ? [] : [{
+      Sid      = "InvokeOneEndpoint"
+      Effect   = "Allow"
+      Action   = ["sagemaker:InvokeEndpoint"]
+      Resource = local.endpoint_arn
+    }],
+    # X-Ray has no resource-level permissions: these two write-only actions can only be granted on "*".
+    !var.tracing_enabled ? [] : [{
+      Sid      = "WriteTraces"
+      Effect   = "Allow"
+      Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      Resource = "*"
+    }],
+  )
+
+  access_log_format = jsonencode({
+    requestId          = "$context.requestId"
+    extendedRequestId  = "$context.extendedRequestId"
+    ip                 = "$context.identity.sourceIp"
+    apiKeyId           = "$context.identity.apiKeyId"
+    requestTime        = "$context.requestTime"
+    httpMethod         = "$context.httpMethod"
+    resourcePath       = "$context.resourcePath"
+    status             = "$context.status"
+    responseLength     = "$context.responseLength"
+    responseLatency    = "$context.responseLatency"
+    integrationLatency = "$context.integration.latency"
+    integrationStatus  = "$context.integration.status"
+    errorMessage       = "$context.error.message"
+  })
+}
+
+# --- logs -----------------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest; a customer-managed key is opt-in through log_kms_key_arn.
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest; a customer-managed key is opt-in through log_kms_key_arn.
+  name              = "/aws/apigateway/${var.name}/access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+# --- the function ---------------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "this" {
+  name = "${var.name}-lambda"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${var.name}-lambda"
+  role   = aws_iam_role.this.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.policy_statements })
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The function reaches only S3, SageMaker and CloudWatch APIs; a VPC would add NAT cost and cold-start latency and protect nothing here.
+  #checkov:skip=CKV_AWS_116:A dead-letter queue applies to asynchronous invocations; API Gateway invokes synchronously and returns errors to the client.
+  #checkov:skip=CKV_AWS_272:Code signing applies to .zip packages; this function is a container image pinned by ECR URI (tag or digest) from an immutable-tag repository.
+  #checkov:skip=CKV_AWS_173:The environment holds no secrets (store URI, model name, backend, and a SHA-256 digest of the API key), and Lambda encrypts it at rest with its own key.
+  function_name                  = var.name
+  description                    = "Treeport: ${var.model_name} (${var.backend} backend)"
+  role                           = aws_iam_role.this.arn
+  package_type                   = "Image"
+  image_uri                      = var.image_uri
+  architectures                  = [var.architecture]
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout
+  reserved_concurrent_executions = var.reserved_concurrency
+  publish                        = true
+  tags                           = var.tags
+
+  environment {
+    variables = local.environment
+  }
+
+  tracing_config {
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
+  }
+
+  depends_on = [aws_iam_role_policy.this, aws_cloudwatch_log_group.lambda]
+}
+
+resource "aws_lambda_alias" "live" {
+  name             = "live"
+  description      = "The version API Gateway invokes"
+  function_name    = aws_lambda_function.this.function_name
+  function_version = aws_lambda_function.this.version
+}
+
+resource "aws_lambda_provisioned_concurrency_config" "this" {
+  count = var.provisioned_concurrency > 0 ? 1 : 0
+
+  function_name                     = aws_lambda_alias.live.function_name
+  qualifier                         = aws_lambda_alias.live.name
+  provisioned_concurrent_executions = var.provisioned_concurrency
+}
+
+resource "aws_lambda_permission" "api" {
+  statement_id  = "AllowApiGatewayStage"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  qualifier     = aws_lambda_alias.live.name
+  principal     = "apigateway.amazonaws.com"
+  # This API's stage only: any method on any path.
+  source_arn = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*/*"
+}
+
+# --- the REST API ---------------------------------------------------------------------------------------------------
+
+resource "aws_api_gateway_rest_api" "this" {
+  name        = var.name
+  description = "Treeport: ${var.model_name}"
+  tags        = var.tags
+
+  endpoint_configuration {
+    types = ["REGIONAL"]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_api_gateway_resource" "predict" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "predict"
+}
+
+resource "aws_api_gateway_resource" "proxy" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "{proxy+}"
+}
+
+resource "aws_api_gateway_method" "predict" {
+  #checkov:skip=CKV2_AWS_53:The app validates every body against the model's schema and answers field-level 422s; a gateway model would repeat that with less detail.
+  rest_api_id      = aws_api_gateway_rest_api.this.id
+  resource_id      = aws_api_gateway_resource.predict.id
+  http_method      = "POST"
+  authorization    = "NONE"
+  api_key_required = true
+}
+
+resource "aws_api_gateway_method" "proxy" {
+  #checkov:skip=CKV2_AWS_53:The app validates every body against the model's schema and answers field-level 422s; a gateway model would repeat that with less detail.
+  rest_api_id      = aws_api_gateway_rest_api.this.id
+  resource_id      = aws_api_gateway_resource.proxy.id
+  http_method      = "ANY"
+  authorization    = "NONE"
+  api_key_required = true
+}
+
+resource "aws_api_gateway_integration" "predict" {
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = aws_api_gateway_resource.predict.id
+  http_method             = aws_api_gateway_method.predict.http_method
+  type                    = "AWS_PROXY"
+  integration_http_method = "POST"
+  uri                     = aws_lambda_alias.live.invoke_arn
+}
+
+resource "aws_api_gateway_integration" "proxy" {
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = aws_api_gateway_resource.proxy.id
+  http_method             = aws_api_gateway_method.proxy.http_method
+  type                    = "AWS_PROXY"
+  integration_http_method = "POST"
+  uri                     = aws_lambda_alias.live.invoke_arn
+}
+
+# API Gateway's own refusals in the app's error shape, with the app's status codes.
+resource "aws_api_gateway_gateway_response" "this" {
+  for_each = {
+    INVALID_API_KEY = { status = "401", code = "unauthorized", message = "missing or invalid API key" }
+    THROTTLED       = { status = "429", code = "too_many_requests", message = "request rate above the limit; retry later" }
+    QUOTA_EXCEEDED  = { status = "429", code = "quota_exceeded", message = "this API key's quota is used up for the period" }
+  }
+
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  response_type = each.key
+  status_code   = each.value.status
+  response_templates = {
+    "application/json" = jsonencode({ error = { code = each.value.code, message = each.value.message, details = [] } })
+  }
+}
+
+resource "aws_api_gateway_deployment" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+
+  triggers = {
+    # What a deployment snapshots, attribute by attribute: hashing whole resources would redeploy whenever a
+    # refresh fills in an empty attribute.
+    redeployment = sha1(jsonencode({
+      resources    = [aws_api_gateway_resource.predict.id, aws_api_gateway_resource.proxy.id]
+      methods      = [for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] : [m.id, m.authorization, m.api_key_required]]
+      integrations = [for i in [aws_api_gateway_integration.predict, aws_api_gateway_integration.proxy] : [i.id, i.type, i.uri]]
+      responses    = { for k, r in aws_api_gateway_gateway_response.this : k => [r.status_code, r.response_templates] }
+    }))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role" "api_gateway_logs" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  name = "${var.name}-apigw-logs"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "apigateway.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "api_gateway_logs" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  name = "${var.name}-apigw-logs"
+  role = aws_iam_role.api_gateway_logs[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "WriteThisApisLogs"
+        Effect = "Allow"
+        Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+        Resource = [
+          aws_cloudwatch_log_group.access.arn,
+          "${aws_cloudwatch_log_group.access.arn}:log-stream:*",
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}",
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}:log-stream:*",
+        ]
+      },
+      {
+        Sid      = "FindLogGroups"
+        Effect   = "Allow"
+        Action   = ["logs:DescribeLogGroups"]
+        Resource = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
+      },
+    ]
+  })
+}
+
+resource "aws_api_gateway_account" "this" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.api_gateway_logs[0].arn
+  depends_on          = [aws_iam_role_policy.api_gateway_logs]
+}
+
+resource "aws_api_gateway_stage" "this" {
+  #checkov:skip=CKV_AWS_120:Responses are per-request predictions on POST bodies; a cache keyed on the path would serve one client's answer to another.
+  #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to HTTP backends; the backend here is a Lambda proxy integration invoked through IAM.
+  #checkov:skip=CKV2_AWS_29:WAF is an account-level choice with its own cost; the stage requires an API key and is throttled per method and per key.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  deployment_id        = aws_api_gateway_deployment.this.id
+  stage_name           = var.stage_name
+  xray_tracing_enabled = var.tracing_enabled
+  tags                 = var.tags
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format          = local.access_log_format
+  }
+
+  depends_on = [aws_api_gateway_account.this]
+}
+
+resource "aws_api_gateway_method_settings" "this" {
+  #checkov:skip=CKV_AWS_225:Caching stays off for per-request predictions (see the stage).
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  stage_name  = aws_api_gateway_stage.this.stage_name
+  method_path = "*/*"
+
+  settings {
+    throttling_rate_limit  = var.throttle_rate_limit
+    throttling_burst_limit = var.throttle_burst_limit
+    metrics_enabled        = true
+    logging_level          = "ERROR"
+    # Request and response bodies hold applicants' data: never copy them into execution logs.
+    data_trace_enabled = false
+  }
+}
+
+resource "aws_api_gateway_api_key" "this" {
+  name        = "${var.name}-default"
+  description = "Default key of the ${var.name} usage plan"
+  enabled     = true
+  tags        = var.tags
+}
+
+resource "aws_api_gateway_usage_plan" "this" {
+  name        = var.name
+  description = "Throttle and quota per API key"
+  tags        = var.tags
+
+  api_stages {
+    api_id = aws_api_gateway_rest_api.this.id
+    stage  = aws_api_gateway_stage.this.stage_name
+  }
+
+  throttle_settings {
+    rate_limit  = var.throttle_rate_limit
+    burst_limit = var.throttle_burst_limit
+  }
+
+  quota_settings {
+    limit  = var.quota_limit
+    period = var.quota_period
+  }
+}
+
+resource "aws_api_gateway_usage_plan_key" "this" {
+  key_id        = aws_api_gateway_api_key.this.id
+  key_type      = "API_KEY"
+  usage_plan_id = aws_api_gateway_usage_plan.this.id
+}

@@ -1,0 +1,60 @@
+output "api_url" {
+  description = "Base URL of the stage; POST <api_url>/predict with header x-api-key."
+  value       = aws_api_gateway_stage.this.invoke_url
+}
+
+output "predict_url" {
+  description = "URL of POST /predict."
+  value       = "${aws_api_gateway_stage.this.invoke_url}/predict"
+}
+
+output "rest_api_id" {
+  description = "ID of the REST API."
+  value       = aws_api_gateway_rest_api.this.id
+}
+
+output "stage_name" {
+  description = "Name of the deployed stage."
+  value       = aws_api_gateway_stage.this.stage_name
+}
+
+output "api_key_id" {
+  description = "ID of the API key (aws apigateway get-api-key --api-key <id> --include-value)."
+  value       = aws_api_gateway_api_key.this.id
+}
+
+output "api_key_value" {
+  description = "The API key clients send as x-api-key."
+  value       = aws_api_gateway_api_key.this.value
+  sensitive   = true
+}
+
+output "usage_plan_id" {
+  description = "ID of the usage plan (throttle and quota per key); add more keys to it."
+  value       = aws_api_gateway_usage_plan.this.id
+}
+
+output "function_name" {
+  description = "Name of the Lambda function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "function_arn" {
+  description = "ARN of the Lambda function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "role_arn" {
+  description = "ARN of the function's execution role."
+  value       = aws_iam_role.this.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the function."
+  value       = aws_cloudwatch_log_group.lambda.name
+}
+
+output "access_log_group_name" {
+  description = "CloudWatch log group of the API's access logs."
+  value       = aws_cloudwatch_log_group.access.name
+}

@@ -1,0 +1,268 @@
+# The API requires an API key on every method, throttles every method and every key, writes access logs; the
+# function reads only the model prefix, writes only its own log group, and invokes only its one endpoint.
+# Offline: the AWS provider is mocked.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/treeport-api" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:123456789012:function:treeport-api", version = "1" }
+  }
+  mock_resource "aws_lambda_alias" {
+    defaults = {
+      arn        = "arn:aws:lambda:us-east-1:123456789012:function:treeport-api:live"
+      invoke_arn = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:treeport-api:live/invocations"
+    }
+  }
+  mock_resource "aws_api_gateway_rest_api" {
+    defaults = {
+      execution_arn    = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234"
+      root_resource_id = "root0000"
+    }
+  }
+}
+
+variables {
+  name            = "treeport-api"
+  image_uri       = "123456789012.dkr.ecr.us-east-1.amazonaws.com/treeport/lambda:0.1.0"
+  model_store_uri = "s3://treeport-models/models"
+}
+
+run "every_method_needs_an_api_key_and_is_throttled" {
+  command = apply
+
+  assert {
+    condition     = aws_api_gateway_method.predict.api_key_required && aws_api_gateway_method.proxy.api_key_required
+    error_message = "POST /predict and /{proxy+} must require an API key."
+  }
+
+  assert {
+    condition     = aws_api_gateway_method.predict.http_method == "POST" && aws_api_gateway_resource.predict.path_part == "predict"
+    error_message = "The API must have POST /predict."
+  }
+
+  assert {
+    condition     = aws_api_gateway_integration.predict.type == "AWS_PROXY" && aws_api_gateway_integration.proxy.type == "AWS_PROXY"
+    error_message = "Both routes must be Lambda proxy integrations."
+  }
+
+  assert {
+    condition     = aws_api_gateway_method_settings.this.method_path == "*/*" && aws_api_gateway_method_settings.this.settings[0].throttling_rate_limit == 50 && aws_api_gateway_method_settings.this.settings[0].throttling_burst_limit == 100
+    error_message = "Every method of the stage must be throttled."
+  }
+
+  assert {
+    condition     = aws_api_gateway_method_settings.this.settings[0].data_trace_enabled == false
+    error_message = "Request bodies must never be copied into execution logs."
+  }
+
+  assert {
+    condition     = aws_api_gateway_usage_plan.this.throttle_settings[0].rate_limit == 50 && aws_api_gateway_usage_plan.this.quota_settings[0].limit == 1000000 && aws_api_gateway_usage_plan.this.quota_settings[0].period == "MONTH"
+    error_message = "The usage plan must throttle and cap each key."
+  }
+
+  assert {
+    condition     = aws_api_gateway_usage_plan_key.this.key_id == aws_api_gateway_api_key.this.id && aws_api_gateway_usage_plan_key.this.usage_plan_id == aws_api_gateway_usage_plan.this.id
+    error_message = "The API key must belong to the usage plan."
+  }
+
+  assert {
+    condition     = one(aws_api_gateway_usage_plan.this.api_stages).stage == aws_api_gateway_stage.this.stage_name
+    error_message = "The usage plan must cover the stage."
+  }
+
+  assert {
+    condition     = aws_api_gateway_stage.this.access_log_settings[0].destination_arn == aws_cloudwatch_log_group.access.arn
+    error_message = "The stage must write access logs to its own log group."
+  }
+
+  assert {
+    condition     = aws_api_gateway_gateway_response.this["INVALID_API_KEY"].status_code == "401" && aws_api_gateway_gateway_response.this["THROTTLED"].status_code == "429"
+    error_message = "A missing key answers 401 and throttling 429, as the app does."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 365 && aws_cloudwatch_log_group.access.retention_in_days == 365
+    error_message = "Log groups must have a retention."
+  }
+}
+
+run "the_function_reads_only_the_model_prefix_and_writes_only_its_log_group" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : [
+        for a in flatten([s.Action]) : a != "*" && !endswith(a, ":*")
+      ]
+    ]))
+    error_message = "No statement may allow \"*\" or service:* actions."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Resource != "*" if s.Sid != "WriteTraces"
+    ])
+    error_message = "Only the X-Ray statement (which has no resource-level permissions) may name every resource."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "ReadModelStore"
+    ]).Resource == "arn:aws:s3:::treeport-models/models/*"
+    error_message = "s3:GetObject must be scoped to the model prefix."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "ListModelStore"
+    ]).Condition.StringLike["s3:prefix"] == ["models", "models/*"]
+    error_message = "s3:ListBucket must be limited to the model prefix."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "WriteOwnLogGroup"
+    ]).Resource == "${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"
+    error_message = "Logging must be scoped to the function's own log group."
+  }
+
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "InvokeOneEndpoint"]) == 0
+    error_message = "The local backend must not be allowed to invoke SageMaker."
+  }
+
+  assert {
+    condition     = aws_lambda_permission.api.source_arn == "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/v1/*/*"
+    error_message = "Only this API's stage may invoke the function."
+  }
+}
+
+run "the_function_is_configured_for_the_local_backend" {
+  command = apply
+
+  assert {
+    condition     = aws_lambda_function.this.package_type == "Image" && aws_lambda_function.this.image_uri == var.image_uri
+    error_message = "The function runs the given image."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["TREEPORT_MODEL_STORE"] == "s3://treeport-models/models" &&
+      aws_lambda_function.this.environment[0].variables["TREEPORT_MODEL_NAME"] == "credit-risk" &&
+      aws_lambda_function.this.environment[0].variables["TREEPORT_MODEL_VERSION"] == "LATEST" &&
+      aws_lambda_function.this.environment[0].variables["TREEPORT_BACKEND"] == "local"
+    )
+    error_message = "The function's environment must name the store, model, version and backend."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "TREEPORT_SAGEMAKER_ENDPOINT")
+    error_message = "The local backend has no endpoint."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["TREEPORT_API_KEYS"] == sha256(aws_api_gateway_api_key.this.value)
+    error_message = "The app checks the SHA-256 of the API key too."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == 50 && aws_lambda_function.this.memory_size == 2048 && aws_lambda_function.this.architectures[0] == "x86_64"
+    error_message = "Default sizes: 2048 MiB, x86_64, 50 reserved executions."
+  }
+
+  assert {
+    condition     = length(aws_lambda_provisioned_concurrency_config.this) == 0
+    error_message = "No provisioned concurrency unless asked for."
+  }
+}
+
+run "the_sagemaker_backend_may_invoke_its_one_endpoint" {
+  command = apply
+
+  variables {
+    backend                 = "sagemaker"
+    sagemaker_endpoint_name = "Treeport-Endpoint"
+    provisioned_concurrency = 2
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["TREEPORT_BACKEND"] == "sagemaker" && aws_lambda_function.this.environment[0].variables["TREEPORT_SAGEMAKER_ENDPOINT"] == "Treeport-Endpoint"
+    error_message = "The sagemaker backend must name its endpoint."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "InvokeOneEndpoint"
+    ]).Resource == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/treeport-endpoint"
+    error_message = "sagemaker:InvokeEndpoint must be scoped to the one endpoint."
+  }
+
+  assert {
+    condition     = aws_lambda_provisioned_concurrency_config.this[0].provisioned_concurrent_executions == 2 && aws_lambda_provisioned_concurrency_config.this[0].qualifier == "live"
+    error_message = "Provisioned concurrency goes on the live alias that API Gateway invokes."
+  }
+}
+
+run "the_sagemaker_backend_needs_an_endpoint" {
+  command = plan
+
+  variables {
+    backend = "sagemaker"
+  }
+
+  expect_failures = [var.backend]
+}
+
+run "rejects_an_unknown_backend" {
+  command = plan
+
+  variables {
+    backend = "daal4py"
+  }
+
+  expect_failures = [var.backend]
+}
+
+run "rejects_an_image_outside_ecr" {
+  command = plan
+
+  variables {
+    image_uri = "docker.io/library/python:3.12"
+  }
+
+  expect_failures = [var.image_uri]
+}
+
+run "rejects_a_store_that_is_not_s3" {
+  command = plan
+
+  variables {
+    model_store_uri = "file:///models"
+  }
+
+  expect_failures = [var.model_store_uri]
+}
+
+run "rejects_memory_out_of_range" {
+  command = plan
+
+  variables {
+    memory_size = 20000
+  }
+
+  expect_failures = [var.memory_size]
+}

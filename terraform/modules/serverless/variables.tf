@@ -1,0 +1,246 @@
+variable "name" {
+  type        = string
+  description = "Name of the Lambda function; also names the REST API, the role, the usage plan and the log groups."
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{2,50}$", var.name))
+    error_message = "name must be 3-51 letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "image_uri" {
+  type        = string
+  description = "ECR image of the Lambda (lambda/Dockerfile), by tag or digest: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>."
+
+  validation {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.image_uri))
+    error_message = "image_uri must be an ECR image URI with a tag or a sha256 digest (Lambda runs images from ECR only)."
+  }
+}
+
+variable "architecture" {
+  type        = string
+  description = "Instruction set of the image: x86_64 (Intel Xeon, where daal4py is fastest) or arm64."
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "memory_size" {
+  type        = number
+  description = "Lambda memory in MiB; CPU share grows with it (1769 MiB is one full vCPU)."
+  default     = 2048
+
+  validation {
+    condition     = var.memory_size >= 512 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be a whole number of MiB between 512 and 10240."
+  }
+}
+
+variable "timeout" {
+  type        = number
+  description = "Lambda timeout in seconds. API Gateway gives up after 29 s whatever this says."
+  default     = 30
+
+  validation {
+    condition     = var.timeout >= 3 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 3 and 900."
+  }
+}
+
+variable "reserved_concurrency" {
+  type        = number
+  description = "Concurrent executions reserved for (and capping) the function; -1 leaves it unreserved and uncapped."
+  default     = 50
+
+  validation {
+    condition     = var.reserved_concurrency == -1 || (var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency)
+    error_message = "reserved_concurrency must be -1 (unreserved) or a whole number of at least 1."
+  }
+}
+
+variable "provisioned_concurrency" {
+  type        = number
+  description = "Pre-initialised execution environments on the live alias (no cold starts for these); 0 for none."
+  default     = 0
+
+  validation {
+    condition     = var.provisioned_concurrency >= 0 && floor(var.provisioned_concurrency) == var.provisioned_concurrency
+    error_message = "provisioned_concurrency must be a whole number, 0 or more."
+  }
+}
+
+variable "model_store_uri" {
+  type        = string
+  description = "Model store the function reads: s3://bucket/prefix. The role may read objects under that prefix only."
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
+    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
+  }
+}
+
+variable "model_kms_key_arn" {
+  type        = string
+  description = "KMS key that encrypts the model store's objects; the role gets kms:Decrypt on it (null: SSE-S3 or none)."
+  default     = null
+}
+
+variable "model_name" {
+  type        = string
+  description = "Model to serve (TREEPORT_MODEL_NAME)."
+  default     = "credit-risk"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_name))
+    error_message = "model_name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
+}
+
+variable "model_version" {
+  type        = string
+  description = "Version to serve (TREEPORT_MODEL_VERSION): a version id, or LATEST to follow the promoted one."
+  default     = "LATEST"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_version))
+    error_message = "model_version must be LATEST or a version id (letters, digits, '.', '_', '-')."
+  }
+}
+
+variable "backend" {
+  type        = string
+  description = "Where predictions are computed (TREEPORT_BACKEND): local (the model in the Lambda) or sagemaker (validated and preprocessed in the Lambda, predicted by a SageMaker endpoint)."
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "sagemaker"], var.backend)
+    error_message = "backend must be local or sagemaker."
+  }
+
+  validation {
+    condition     = var.backend != "sagemaker" || var.sagemaker_endpoint_name != null
+    error_message = "backend = \"sagemaker\" needs sagemaker_endpoint_name."
+  }
+}
+
+variable "sagemaker_endpoint_name" {
+  type        = string
+  description = "SageMaker endpoint the sagemaker backend invokes (TREEPORT_SAGEMAKER_ENDPOINT); the role may invoke this endpoint only."
+  default     = null
+
+  validation {
+    condition     = var.sagemaker_endpoint_name == null || can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.sagemaker_endpoint_name))
+    error_message = "sagemaker_endpoint_name must be a SageMaker endpoint name: up to 63 letters, digits and hyphens."
+  }
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Extra environment variables for the function (e.g. TREEPORT_MAX_ROWS); the TREEPORT_MODEL_* and backend variables are set from the other inputs."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.environment) : !contains(["TREEPORT_MODEL_STORE", "TREEPORT_MODEL_NAME", "TREEPORT_MODEL_VERSION", "TREEPORT_BACKEND", "TREEPORT_SAGEMAKER_ENDPOINT", "TREEPORT_API_KEYS"], k)])
+    error_message = "environment must not set the variables this module derives from its inputs (TREEPORT_MODEL_*, TREEPORT_BACKEND, TREEPORT_SAGEMAKER_ENDPOINT, TREEPORT_API_KEYS)."
+  }
+}
+
+variable "check_api_key_in_app" {
+  type        = bool
+  description = "Also give the app the SHA-256 of the API key (TREEPORT_API_KEYS), so a request that reaches the function some other way is refused too."
+  default     = true
+}
+
+variable "stage_name" {
+  type        = string
+  description = "API Gateway stage; the API is served under https://<id>.execute-api.<region>.amazonaws.com/<stage_name>/."
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,64}$", var.stage_name))
+    error_message = "stage_name must be 1-64 letters, digits or underscores."
+  }
+}
+
+variable "throttle_rate_limit" {
+  type        = number
+  description = "Steady-state requests per second allowed on every method of the stage, and per API key."
+  default     = 50
+
+  validation {
+    condition     = var.throttle_rate_limit > 0 && var.throttle_rate_limit <= 10000
+    error_message = "throttle_rate_limit must be above 0 and at most 10000 requests per second."
+  }
+}
+
+variable "throttle_burst_limit" {
+  type        = number
+  description = "Burst of requests allowed above the rate limit, on every method and per API key."
+  default     = 100
+
+  validation {
+    condition     = var.throttle_burst_limit >= 1 && var.throttle_burst_limit <= 5000 && floor(var.throttle_burst_limit) == var.throttle_burst_limit
+    error_message = "throttle_burst_limit must be a whole number between 1 and 5000."
+  }
+}
+
+variable "quota_limit" {
+  type        = number
+  description = "Requests one API key may make per quota_period."
+  default     = 1000000
+
+  validation {
+    condition     = var.quota_limit >= 1 && floor(var.quota_limit) == var.quota_limit
+    error_message = "quota_limit must be a whole number of at least 1."
+  }
+}
+
+variable "quota_period" {
+  type        = string
+  description = "Period of the usage plan's quota: DAY, WEEK or MONTH."
+  default     = "MONTH"
+
+  validation {
+    condition     = contains(["DAY", "WEEK", "MONTH"], var.quota_period)
+    error_message = "quota_period must be DAY, WEEK or MONTH."
+  }
+}
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "X-Ray tracing on the stage and the function (Active); off leaves the function in PassThrough mode."
+  default     = true
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch keeps the function's logs and the API's access logs."
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_kms_key_arn" {
+  type        = string
+  description = "KMS key for the log groups (its key policy must allow logs.<region>.amazonaws.com); null uses CloudWatch's own encryption."
+  default     = null
+}
+
+variable "manage_api_gateway_account" {
+  type        = bool
+  description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for access logs). Turn off if something else manages it."
+  default     = true
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource (on top of the provider's default tags)."
+  default     = {}
+}

@@ -1,0 +1,59 @@
+output "cluster_name" {
+  description = "Name of the EKS cluster."
+  value       = module.eks.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "URL of the Kubernetes API."
+  value       = module.eks.cluster_endpoint
+}
+
+output "cluster_certificate_authority_data" {
+  description = "Base64 CA certificate of the cluster."
+  value       = module.eks.cluster_certificate_authority_data
+}
+
+output "update_kubeconfig_command" {
+  description = "Adds the cluster to your kubeconfig."
+  value       = module.eks.update_kubeconfig_command
+}
+
+output "irsa_role_arn" {
+  description = "Role for the ServiceAccount's eks.amazonaws.com/role-arn annotation."
+  value       = module.eks.irsa_role_arn
+}
+
+output "service_account" {
+  description = "Namespace and name of the ServiceAccount the IRSA role trusts."
+  value       = module.eks.service_account
+}
+
+output "ecr_repository_url" {
+  description = "Where to push the serving image (docker push <url>:<tag>)."
+  value       = module.storage.ecr_repository_urls["serve"]
+}
+
+output "image_uri" {
+  description = "Image the Kubernetes overlay runs (the image_uri variable)."
+  value       = var.image_uri
+}
+
+output "model_store_uri" {
+  description = "Model store the pods read: `treeport train --store <this>` publishes into it."
+  value       = local.model_store_uri
+}
+
+output "model_name" {
+  description = "Model the pods serve."
+  value       = var.model_name
+}
+
+output "model_version" {
+  description = "Version the pods serve."
+  value       = var.model_version
+}
+
+output "region" {
+  description = "Region of the cluster."
+  value       = var.region
+}

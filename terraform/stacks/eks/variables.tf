@@ -1,0 +1,199 @@
+variable "region" {
+  type        = string
+  description = "AWS region to deploy into."
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1 or eu-west-2."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (and of the bucket and ECR repositories)."
+  default     = "treeport"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-24 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "image_uri" {
+  type        = string
+  description = "ECR image of the serving image (Dockerfile) that `treeport deploy eks apply` puts in the Kubernetes overlay; the cluster itself does not need it."
+  default     = null
+
+  validation {
+    condition     = var.image_uri == null || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.image_uri))
+    error_message = "image_uri must be an ECR image URI with a tag or a sha256 digest."
+  }
+}
+
+variable "model_store_uri" {
+  type        = string
+  description = "Model store to serve from (s3://bucket/prefix) when it lives in a bucket made elsewhere; null creates a bucket and uses s3://<bucket>/models."
+  default     = null
+
+  validation {
+    condition     = var.model_store_uri == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
+    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
+  }
+}
+
+variable "model_kms_key_arn" {
+  type        = string
+  description = "KMS key of the bucket named by model_store_uri, if its objects use SSE-KMS (ignored when this stack creates the bucket)."
+  default     = null
+
+  validation {
+    condition     = var.model_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.model_kms_key_arn))
+    error_message = "model_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "model_name" {
+  type        = string
+  description = "Model to serve (TREEPORT_MODEL_NAME)."
+  default     = "credit-risk"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_name))
+    error_message = "model_name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
+}
+
+variable "model_version" {
+  type        = string
+  description = "Version to serve (TREEPORT_MODEL_VERSION): a version id, or LATEST to follow the promoted one."
+  default     = "LATEST"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_version))
+    error_message = "model_version must be LATEST or a version id (letters, digits, '.', '_', '-')."
+  }
+}
+
+variable "kubernetes_version" {
+  type        = string
+  description = "Kubernetes version of the cluster (major.minor)."
+  default     = "1.33"
+
+  validation {
+    condition     = can(regex("^1\\.(2[89]|3[0-9])$", var.kubernetes_version))
+    error_message = "kubernetes_version must look like 1.33."
+  }
+}
+
+variable "node_instance_types" {
+  type        = list(string)
+  description = "Node instance types (4th-gen Xeon: m7i, c7i, r7i and -flex variants)."
+  default     = ["m7i.large"]
+
+  validation {
+    condition     = length(var.node_instance_types) > 0 && alltrue([for t in var.node_instance_types : can(regex("^(m7i|m7i-flex|c7i|c7i-flex|r7i)\\.", t))])
+    error_message = "node_instance_types must be m7i.*, m7i-flex.*, c7i.*, c7i-flex.* or r7i.* types."
+  }
+}
+
+variable "node_min_size" {
+  type        = number
+  description = "Fewest nodes."
+  default     = 2
+
+  validation {
+    condition     = var.node_min_size >= 1
+    error_message = "node_min_size must be at least 1."
+  }
+}
+
+variable "node_desired_size" {
+  type        = number
+  description = "Nodes to start with."
+  default     = 2
+
+  validation {
+    condition     = var.node_desired_size >= var.node_min_size && var.node_desired_size <= var.node_max_size
+    error_message = "node_desired_size must be between node_min_size and node_max_size."
+  }
+}
+
+variable "node_max_size" {
+  type        = number
+  description = "Most nodes."
+  default     = 6
+
+  validation {
+    condition     = var.node_max_size >= var.node_min_size && var.node_max_size <= 100
+    error_message = "node_max_size must be between node_min_size and 100."
+  }
+}
+
+variable "az_count" {
+  type        = number
+  description = "Availability zones to spread subnets and nodes over."
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 4
+    error_message = "az_count must be 2, 3 or 4."
+  }
+}
+
+variable "enable_nat_gateway" {
+  type        = bool
+  description = "NAT for the private subnets (the nodes need it to pull images and reach AWS APIs)."
+  default     = true
+}
+
+variable "single_nat_gateway" {
+  type        = bool
+  description = "One NAT gateway for all zones (cheaper) rather than one per zone."
+  default     = true
+}
+
+variable "public_access_cidrs" {
+  type        = list(string)
+  description = "Address ranges that may reach the public Kubernetes API; narrow to your own."
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.public_access_cidrs) > 0 && alltrue([for c in var.public_access_cidrs : can(cidrnetmask(c))])
+    error_message = "public_access_cidrs must be a non-empty list of IPv4 CIDR blocks."
+  }
+}
+
+variable "admin_principal_arns" {
+  type        = list(string)
+  description = "IAM roles or users made cluster admins (besides the identity that applies this stack)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "admin_principal_arns must be IAM role or user ARNs."
+  }
+}
+
+variable "force_destroy" {
+  type        = bool
+  description = "Let destroy delete the bucket and ECR repositories even when they hold models or images."
+  default     = false
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags on every resource, added to Project, Stack and ManagedBy."
+  default     = {}
+}
+
+variable "aws_endpoint_url" {
+  type        = string
+  description = "Send every AWS API call to this URL (a local emulator such as moto_server) and skip the credential and account checks. Null for real AWS."
+  default     = null
+
+  validation {
+    condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be an http:// or https:// URL."
+  }
+}

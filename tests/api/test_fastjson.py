@@ -1,0 +1,70 @@
+"""api.fastjson: orjson is a fast path only; with it or without it, bodies parse and responses read the same."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+
+import api.fastjson as fastjson
+from api.errors import ApiError
+from api.inputs import parse_json
+
+BODIES = [
+    b'{"instances": [{"a": 1, "b": "x", "c": null, "d": 2.5e-3}]}',
+    b'{"a": 1, "a": 2}',  # duplicate keys: the last wins
+    b"[18446744073709551615]",  # the largest uint64
+    b"[18446744073709551616]",  # past 64 bits: orjson would make it a float
+    b"[-9300000000000000000]",  # 19 digits, below the int64 minimum
+    b"[1" + b"0" * 400 + b"]",  # past float64
+    b'{"a": "\\ud800"}',  # a lone surrogate, which orjson refuses and the json module reads
+    b"[1e400]",
+    b"[-0.0, 5e-324, 1.7976931348623157e308]",
+    b"[NaN]",
+    b'{"a": Infinity}',
+    b"\xef\xbb\xbf{}",  # a UTF-8 byte order mark
+    b'"\xff"',  # not UTF-8
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a": 1',
+    b"  ",
+]
+
+
+def outcome(body: bytes) -> Any:
+    """Return what `parse_json` makes of `body`: the value, or the error's status and code."""
+    try:
+        return ("ok", repr(parse_json(body)))
+    except ApiError as exc:
+        return ("error", exc.status, exc.code)
+
+
+@pytest.mark.parametrize("body", BODIES, ids=range(len(BODIES)))
+def test_parse_is_the_same_with_and_without_orjson(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = outcome(body)
+    monkeypatch.setattr(fastjson, "orjson", None)
+    assert fast == outcome(body)
+
+
+def test_huge_integers_stay_exact() -> None:
+    assert parse_json(b"[18446744073709551616]") == [18446744073709551616]
+
+
+@pytest.mark.parametrize("hide_orjson", [False, True])
+def test_responses_read_the_same(app: Flask, record: dict, hide_orjson: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = app.test_client().post("/predict", json={"instances": [record]}).get_json()
+    if hide_orjson:
+        monkeypatch.setattr(fastjson, "orjson", None)
+    response = app.test_client().post("/predict", json={"instances": [record]})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json() == reference
+    error = app.test_client().post("/predict", data=b"{", content_type="application/json")
+    assert error.status_code == 400 and error.get_json()["error"]["code"] == "malformed_json"
+
+
+def test_int_keys_numpy_values_and_unicode(app: Flask) -> None:
+    with app.app_context():
+        text = app.json.dumps({0: np.float32(0.25), "b": np.int64(3), "é": "ü"})
+    assert json.loads(text) == {"0": 0.25, "b": 3, "é": "ü"}
