@@ -40,22 +40,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from model.data import EXAMPLE_RECORD  # noqa: E402  (after the path set-up: this file runs as a script)
+
 LAMBDA_DIR = ROOT / "lambda"
 EVENTS = ROOT / "tests" / "fixtures" / "events"
 TARGETS = {"local_s": 1.5, "sagemaker_s": 0.5, "adapter_overhead_ms": 0.3}
-RECORD = {
-    "person_age": 30,
-    "person_income": 50000,
-    "person_home_ownership": "RENT",
-    "person_emp_length": 3.0,
-    "loan_intent": "EDUCATION",
-    "loan_grade": "B",
-    "loan_amnt": 8000,
-    "loan_int_rate": 11.5,
-    "loan_percent_income": 0.16,
-    "cb_person_default_on_file": "N",
-    "cb_person_cred_hist_length": 4,
-}
+RECORD = EXAMPLE_RECORD
 
 # What runs in each fresh process: Lambda's import of the handler, then one event.
 CHILD = """

@@ -12,23 +12,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from model.data import EXAMPLE_RECORD
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "credit-risk"
 
-# One applicant, as in the README's curl example.
-RECORD: dict[str, Any] = {
-    "person_age": 30,
-    "person_income": 50000,
-    "person_home_ownership": "RENT",
-    "person_emp_length": 3.0,
-    "loan_intent": "EDUCATION",
-    "loan_grade": "B",
-    "loan_amnt": 8000,
-    "loan_int_rate": 11.5,
-    "loan_percent_income": 0.16,
-    "cb_person_default_on_file": "N",
-    "cb_person_cred_hist_length": 4,
-}
+RECORD: dict[str, Any] = EXAMPLE_RECORD
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -23,6 +23,22 @@ DEFAULT_SEED = 42
 HOME_OWNERSHIP = ("RENT", "MORTGAGE", "OWN", "OTHER")
 LOAN_INTENTS = ("EDUCATION", "MEDICAL", "VENTURE", "PERSONAL", "DEBTCONSOLIDATION", "HOMEIMPROVEMENT")
 LOAN_GRADES = ("A", "B", "C", "D", "E", "F", "G")
+
+# One applicant of the credit-risk schema, complete and valid: the README's curl example, and the record the
+# smoke test, the benchmarks and the tests send. Copy it before changing it.
+EXAMPLE_RECORD: dict[str, Any] = {
+    "person_age": 30,
+    "person_income": 50000,
+    "person_home_ownership": "RENT",
+    "person_emp_length": 3.0,
+    "loan_intent": "EDUCATION",
+    "loan_grade": "B",
+    "loan_amnt": 8000,
+    "loan_int_rate": 11.5,
+    "loan_percent_income": 0.16,
+    "cb_person_default_on_file": "N",
+    "cb_person_cred_hist_length": 4,
+}
 
 
 def read_table(uri: str) -> pd.DataFrame:

@@ -8,25 +8,19 @@ import numpy as np
 
 from model.backends import BACKENDS, make_backend
 from model.bundle import LATEST, MODEL_FILE, PREPROCESSOR_FILE, Bundle, load_bundle
-from model.errors import UserError, ValidationError
+from model.errors import UserError
 from model.hardware import allowed_cpus
-from model.preprocess import Preprocessor
+from model.served import ServedBundle
 from model.store import open_store
 
 
-class Predictor:
+class Predictor(ServedBundle):
     """A loaded model: schema, preprocessor and an inference backend built once, at load time."""
 
     def __init__(self, bundle: Bundle, backend: str = "daal4py", threads: int | None = None) -> None:
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r} (expected one of {list(BACKENDS)})")
-        self.bundle = bundle
-        self.name = bundle.name
-        self.version = bundle.version
-        self.task = bundle.task
-        self.schema = bundle.schema
-        self.classes = list(self.schema.target.classes)
-        self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
+        super().__init__(bundle)
         self.threads = threads or allowed_cpus()
         n_classes = len(self.classes) if self.task == "multiclass" else 2
         self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
@@ -39,14 +33,6 @@ class Predictor:
         """Load and verify a bundle from a store URI and build a Predictor on it."""
         bundle = load_bundle(open_store(store_uri), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE))
         return cls(bundle, backend=backend, threads=threads)
-
-    def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
-        """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
-        if isinstance(records, list):
-            return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
-        if isinstance(records, np.ndarray):
-            return self._check_matrix(records)
-        return self.preprocessor.transform_frame(records)
 
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Return one result per row for a list of dicts, a DataFrame, or an already-encoded matrix.
@@ -93,14 +79,6 @@ class Predictor:
                 for row in rows
             ]
         return [{"value": v} for v in outputs.astype(float).tolist()]
-
-    def _check_matrix(self, x: np.ndarray) -> np.ndarray:
-        """Return `x` as C-contiguous float32 if its width fits the model, else raise `ValidationError`."""
-        if x.ndim != 2 or x.shape[1] != self.preprocessor.n_columns:
-            raise ValidationError(
-                f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {x.shape}"
-            )
-        return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _explanation(row: np.ndarray, groups: list[tuple[str, tuple[int, ...]]]) -> dict[str, Any]:

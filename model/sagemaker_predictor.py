@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from model.bundle import LATEST, PREPROCESSOR_FILE, Bundle, load_bundle
-from model.errors import TreeportError, ValidationError
-from model.preprocess import Preprocessor
+from model.errors import TreeportError
+from model.served import ServedBundle
 from model.store import open_store
 
 
@@ -41,19 +41,13 @@ class NotSupported(TreeportError):
     status = 501
 
 
-class SageMakerPredictor:
+class SageMakerPredictor(ServedBundle):
     """Validates and encodes locally; predicts on a SageMaker endpoint."""
 
     backend_name = "sagemaker"
 
     def __init__(self, bundle: Bundle, endpoint: str, timeout_s: float = 10.0, client: Any = None) -> None:
-        self.bundle = bundle
-        self.name = bundle.name
-        self.version = bundle.version
-        self.task = bundle.task
-        self.schema = bundle.schema
-        self.classes = list(self.schema.target.classes)
-        self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
+        super().__init__(bundle)
         self.endpoint = endpoint
         self._client = client if client is not None else _runtime_client(timeout_s)
 
@@ -64,18 +58,6 @@ class SageMakerPredictor:
         """Load and verify the bundle (schema and preprocessor are what this predictor uses)."""
         # Only the preprocessor is needed at the edge: the model itself runs on the endpoint.
         return cls(load_bundle(open_store(store_uri), name, version, only=(PREPROCESSOR_FILE,)), endpoint, timeout_s)
-
-    def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
-        """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
-        if isinstance(records, list):
-            return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
-        if isinstance(records, np.ndarray):
-            if records.ndim != 2 or records.shape[1] != self.preprocessor.n_columns:
-                raise ValidationError(
-                    f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {records.shape}"
-                )
-            return records.astype(np.float32, copy=False)
-        return self.preprocessor.transform_frame(records)
 
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Validate and encode locally, predict on the endpoint; return `/predict`-shaped results."""

@@ -44,24 +44,14 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+from model.data import EXAMPLE_RECORD
+
 DEFAULT_NAME = "credit-risk"
 DEFAULT_ROWS = 5000
 HTTP_TIMEOUT = 30.0
 # Two credit-risk applicants; the second has missing values, which the model must take.
 RECORDS: list[dict[str, Any]] = [
-    {
-        "person_age": 30,
-        "person_income": 50000,
-        "person_home_ownership": "RENT",
-        "person_emp_length": 3.0,
-        "loan_intent": "EDUCATION",
-        "loan_grade": "B",
-        "loan_amnt": 8000,
-        "loan_int_rate": 11.5,
-        "loan_percent_income": 0.16,
-        "cb_person_default_on_file": "N",
-        "cb_person_cred_hist_length": 4,
-    },
+    EXAMPLE_RECORD,
     {
         "person_age": 52,
         "person_income": 21000,

@@ -12,22 +12,11 @@ from flask.testing import FlaskClient
 
 from api.app import create_app
 from api.settings import Settings
+from model.data import EXAMPLE_RECORD
 from model.pipeline import TrainResult
 from tests.conftest import train_into
 
-RECORD: dict[str, Any] = {
-    "person_age": 30,
-    "person_income": 50000,
-    "person_home_ownership": "RENT",
-    "person_emp_length": 3.0,
-    "loan_intent": "EDUCATION",
-    "loan_grade": "B",
-    "loan_amnt": 8000,
-    "loan_int_rate": 11.5,
-    "loan_percent_income": 0.16,
-    "cb_person_default_on_file": "N",
-    "cb_person_cred_hist_length": 4,
-}
+RECORD: dict[str, Any] = EXAMPLE_RECORD
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,40 @@
+"""What every predictor takes from a bundle: its identity, schema, classes, and the encoding of rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from model.bundle import PREPROCESSOR_FILE, Bundle
+from model.errors import ValidationError
+from model.preprocess import Preprocessor
+
+
+class ServedBundle:
+    """The part of a predictor that needs only the bundle's manifest and preprocessor, not the model."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.name = bundle.name
+        self.version = bundle.version
+        self.task = bundle.task
+        self.schema = bundle.schema
+        self.classes = list(self.schema.target.classes)
+        self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
+
+    def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
+        """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
+        if isinstance(records, list):
+            return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
+        if isinstance(records, np.ndarray):
+            return self._check_matrix(records)
+        return self.preprocessor.transform_frame(records)
+
+    def _check_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Return `x` as C-contiguous float32 if its width fits the model, else raise `ValidationError`."""
+        if x.ndim != 2 or x.shape[1] != self.preprocessor.n_columns:
+            raise ValidationError(
+                f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {x.shape}"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)
