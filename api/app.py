@@ -7,7 +7,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
@@ -19,7 +19,9 @@ from api.routes import health, predict, sagemaker, v2
 from api.services import EXTENSION, Services
 from api.settings import Settings
 from api.state import ModelState
-from model.predictor import Predictor
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
 
 access_log = logging.getLogger("treeport.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -10,19 +10,22 @@ import csv
 import io
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from flask import Request
 
 from api.errors import ApiError, malformed
 from api.fastjson import UNPARSED, try_loads
+from model.preprocess import FLOAT32_MAX
 from model.schema import NumericFeature, Schema
+
+if TYPE_CHECKING:
+    import numpy as np
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
-# The model reads float32: a finite float64 beyond this would silently become inf.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The model reads float32: a finite float64 beyond FLOAT32_MAX would silently become inf.
+# numpy is imported where it is used (see model.preprocess).
 # An integer literal with more digits than this is beyond float64 anyway (and Python refuses to parse
 # integers over 4300 digits at all); it is read as a float, so it is reported as a non-finite value.
 _MAX_INT_DIGITS = 300
@@ -170,6 +173,8 @@ def _csv_number(cell: str) -> Any:
 
 def csv_matrix(body: bytes, n_columns: int, max_rows: int) -> np.ndarray:
     """Parse headerless numeric CSV (already-preprocessed rows) into a float32 matrix; empty cells are NaN."""
+    import numpy as np
+
     text = decode_text(body)
     lines = [line for line in text.splitlines() if line.strip()]
     check_rows(len(lines), max_rows)

@@ -8,12 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from model.backends import BACKENDS
 from model.errors import UserError
 
 PREFIX = "TREEPORT_"
-SERVING_BACKENDS = (*BACKENDS, "sagemaker")
+# `model.backends.BACKENDS` plus the remote one (spelled out: importing model.backends would import numpy and
+# daal4py's loader, which a sagemaker-backend Lambda never needs; a test keeps the two lists in step).
+SERVING_BACKENDS = ("daal4py", "xgboost", "sagemaker")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# SageMaker's own rule for endpoint names (CreateEndpoint's EndpointName pattern).
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class Settings:
             raise UserError(f"{PREFIX}BACKEND must be one of {[*SERVING_BACKENDS, 'local']}, got {self.backend!r}")
         if self.backend == "sagemaker" and not self.sagemaker_endpoint:
             raise UserError(f"{PREFIX}BACKEND=sagemaker needs {PREFIX}SAGEMAKER_ENDPOINT (the endpoint name)")
+        if self.sagemaker_endpoint and not _ENDPOINT_NAME.match(self.sagemaker_endpoint):
+            raise UserError(
+                f"{PREFIX}SAGEMAKER_ENDPOINT must be a SageMaker endpoint name (letters, digits and hyphens, "
+                f"at most 63, starting and ending with a letter or digit), got {self.sagemaker_endpoint!r}"
+            )
         if self.sagemaker_timeout_seconds <= 0:
             raise UserError(f"{PREFIX}SAGEMAKER_TIMEOUT_SECONDS must be positive, got {self.sagemaker_timeout_seconds}")
         bad = [k for k in self.api_keys if not _SHA256_HEX.match(k)]

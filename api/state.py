@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError
 from api.settings import Settings
 from model.bundle import LATEST, resolve_version
 from model.errors import TreeportError
-from model.predictor import Predictor
 from model.store import open_store
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
 
 log = logging.getLogger("treeport.api")
 
@@ -68,6 +70,8 @@ class ModelState:
                 endpoint=s.sagemaker_endpoint,
                 timeout_s=s.sagemaker_timeout_seconds,
             )
+        from model.predictor import Predictor
+
         return Predictor.load(s.model_store, s.model_name, version, backend=s.backend, threads=s.threads)
 
     def load(self) -> bool:

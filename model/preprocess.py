@@ -10,18 +10,23 @@ and batches) and `transform_records` (a plain loop over dicts, for the single-ro
 from __future__ import annotations
 
 import math
+import numbers
+from array import array
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, cycle, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from model.errors import SchemaError, ValidationError
 from model.schema import CategoricalFeature, Feature, NumericFeature, Schema, category_text
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+# numpy is imported where it is used, not here: the SageMaker edge validates and encodes small batches
+# (`encode_rows`) without it, and importing numpy is a fifth of that Lambda's cold-start budget.
 
 FORMAT_VERSION = 1
 MAX_DETAILS = 50
@@ -32,7 +37,7 @@ COLUMNAR_MIN_ROWS = 16
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _CATEGORY_TYPES = frozenset({str, type(None)})
 # The encoded matrix is float32: numeric bounds never reach past its range (a larger value would become inf).
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = 3.4028234663852886e38  # float(np.finfo(np.float32).max), checked in the tests
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class _Columnar:
     @classmethod
     def of(cls, slots: list[_Slot]) -> _Columnar:
         """Group `slots` by kind."""
+        import numpy as np
+
         numeric = [s for s in slots if s.numeric]
         categorical = [s for s in slots if not s.numeric]
         return cls(
@@ -136,7 +143,10 @@ class Preprocessor:
                 self.columns.extend(f"{feature.name}={cat}" for cat in cats)
         self._names = frozenset(f.name for f in features)
         self._template = [0.0] * len(self.columns)
-        self._columnar = _Columnar.of(self._slots)
+
+    @cached_property
+    def _columnar(self) -> _Columnar:
+        return _Columnar.of(self._slots)
 
     def feature_columns(self) -> list[tuple[str, tuple[int, ...]]]:
         """Return each feature with the encoded columns it owns (one for numeric, its one-hots for categorical)."""
@@ -196,10 +206,20 @@ class Preprocessor:
 
     def transform_records(self, records: list[Any], ignore_unknown: bool = False) -> np.ndarray:
         """Validate and encode a list of dicts; raise `ValidationError` listing every row/field problem."""
+        import numpy as np
+
         if len(records) >= COLUMNAR_MIN_ROWS:
             encoded = self._transform_columns(records, ignore_unknown)
             if encoded is not None:
                 return encoded
+        rows = self.encode_rows(records, ignore_unknown)
+        return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
+
+    def encode_rows(self, records: list[Any], ignore_unknown: bool = False) -> list[list[float]]:
+        """Validate and encode a list of dicts row by row, without numpy: the rows as lists of Python floats.
+
+        The values are those of `transform_records` before its float32 rounding (see `float32_rows`).
+        """
         rows: list[list[float]] = []
         problems: list[dict[str, Any]] = []
         names = self._names
@@ -278,7 +298,7 @@ class Preprocessor:
                 break
         if problems:
             raise ValidationError(_summary(problems), details=problems[:MAX_DETAILS])
-        return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
+        return rows
 
     def _transform_columns(self, records: list[Any], ignore_unknown: bool) -> np.ndarray | None:
         """Encode a batch a few numpy calls per kind of feature; return None if any value needs the per-row loop.
@@ -288,6 +308,8 @@ class Preprocessor:
         no unknown field. Anything else, valid or not, returns None, and `transform_records` runs its loop,
         which encodes the same way and reports every problem: both paths give the same matrix and errors.
         """
+        import numpy as np
+
         n = len(records)
         if set(map(type, records)) != {dict}:
             return None
@@ -338,6 +360,7 @@ class Preprocessor:
 
     def transform_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
         """Validate and encode a DataFrame (vectorised); raise `ValidationError` naming column, row and value."""
+        import numpy as np
         import pandas as pd
 
         out = np.zeros((len(frame), len(self.columns)), dtype=np.float32)
@@ -413,6 +436,7 @@ def category_texts(series: pd.Series) -> np.ndarray:
     Each distinct value is converted once (a million-row column has a handful of categories), except in
     an object column mixing bools with numbers, where every value is converted on its own.
     """
+    import numpy as np
     import pandas as pd
 
     if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _FACTORIZABLE_KINDS:
@@ -431,8 +455,14 @@ def _gather(records: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any]:
     return list(chain.from_iterable(map(itemgetter(*names), records)))
 
 
+def float32_rows(rows: list[list[float]]) -> list[list[float]]:
+    """Return the rows rounded to float32 as Python floats: what `transform_records(...).tolist()` gives."""
+    return [array("f", row).tolist() for row in rows]
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    """Return whether `value` is a real number and not a boolean (numpy's scalars are registered as numbers)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _problem(row: int | None, field: str | None, problem: str, code: str) -> dict[str, Any]:

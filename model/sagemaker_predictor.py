@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from model.bundle import LATEST, PREPROCESSOR_FILE, Bundle, load_bundle
 from model.errors import TreeportError
+from model.preprocess import COLUMNAR_MIN_ROWS, float32_rows
+from model.sagemaker_runtime import Runtime, UpstreamError, runtime_client
 from model.served import ServedBundle
 from model.store import open_store
-
-
-class UpstreamError(TreeportError):
-    """The SageMaker endpoint failed or answered something unusable: 502."""
-
-    code = "upstream_error"
-    status = 502
-
-
-class UpstreamTimeout(TreeportError):
-    """The SageMaker endpoint did not answer in time: 504."""
-
-    code = "upstream_timeout"
-    status = 504
 
 
 class NotSupported(TreeportError):
@@ -46,10 +33,10 @@ class SageMakerPredictor(ServedBundle):
 
     backend_name = "sagemaker"
 
-    def __init__(self, bundle: Bundle, endpoint: str, timeout_s: float = 10.0, client: Any = None) -> None:
+    def __init__(self, bundle: Bundle, endpoint: str, timeout_s: float = 10.0, runtime: Runtime | None = None) -> None:
         super().__init__(bundle)
         self.endpoint = endpoint
-        self._client = client if client is not None else _runtime_client(timeout_s)
+        self.runtime = runtime if runtime is not None else runtime_client(timeout_s)
 
     @classmethod
     def load(
@@ -61,23 +48,20 @@ class SageMakerPredictor(ServedBundle):
 
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Validate and encode locally, predict on the endpoint; return `/predict`-shaped results."""
-        x = self.encode(records, ignore_unknown)
-        body = to_csv(x)
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+        rows = self.encode_for_endpoint(records, ignore_unknown)
+        payload = self.runtime.invoke(self.endpoint, to_csv(rows))
+        return self._results(payload, len(rows))
 
-        try:
-            response = self._client.invoke_endpoint(
-                EndpointName=self.endpoint, ContentType="text/csv", Accept="application/json", Body=body
-            )
-            payload = response["Body"].read()
-        except (ReadTimeoutError, ConnectTimeoutError):
-            raise UpstreamTimeout(f"SageMaker endpoint {self.endpoint!r} did not answer in time") from None
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise UpstreamError(f"SageMaker endpoint {self.endpoint!r} failed ({code})") from None
-        except BotoCoreError as exc:
-            raise UpstreamError(f"SageMaker endpoint {self.endpoint!r} unreachable ({type(exc).__name__})") from None
-        return self._results(payload, len(x))
+    def encode_for_endpoint(self, records: Any, ignore_unknown: bool = False) -> Sequence[Sequence[float]]:
+        """Return the encoded rows: float32 values, as `encode` gives them.
+
+        A small list of dicts (a typical request) is encoded row by row without numpy, which this
+        process then never imports (a fifth of the Lambda's cold-start budget); anything else goes
+        through `encode`. Both give the same values, so the same CSV.
+        """
+        if isinstance(records, list) and len(records) < COLUMNAR_MIN_ROWS:
+            return float32_rows(self.preprocessor.encode_rows(records, ignore_unknown))
+        return self.encode(records, ignore_unknown).tolist()
 
     def explain(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Explanations need the trees, which live on the endpoint."""
@@ -107,23 +91,12 @@ class SageMakerPredictor(ServedBundle):
         return predictions
 
 
-def to_csv(x: np.ndarray) -> bytes:
-    """Return rows as headerless CSV; missing values (NaN) as empty cells, floats round-tripping exactly."""
+def to_csv(rows: Sequence[Sequence[float]]) -> bytes:
+    """Return rows (lists of floats, or a matrix) as headerless CSV; NaN as an empty cell; floats round-trip exactly."""
+    if hasattr(rows, "tolist"):
+        rows = rows.tolist()
     out = io.StringIO()
-    for row in x.tolist():
+    for row in rows:
         out.write(",".join("" if v != v else repr(v) for v in row))
         out.write("\n")
     return out.getvalue().encode()
-
-
-def _runtime_client(timeout_s: float) -> Any:
-    # botocore without boto3: the same client, without importing boto3 and s3transfer (~0.2 s of cold start).
-    from botocore.config import Config
-    from botocore.session import get_session
-
-    # One attempt: a retry after a timeout would double the wait that `timeout_s` promises (and the
-    # load on an endpoint that is already slow); the caller sees 502/504 and may retry itself.
-    config = Config(
-        read_timeout=timeout_s, connect_timeout=min(timeout_s, 5), retries={"mode": "standard", "total_max_attempts": 1}
-    )
-    return get_session().create_client("sagemaker-runtime", config=config)

@@ -11,11 +11,10 @@ YAML shape (every key but `name` and `type` optional)::
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import numpy as np
 
 from model.errors import DataError, SchemaError, UserError
 
@@ -363,8 +362,14 @@ def category_text(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
+    # numbers.Real and not Integral: Python and numpy floats (numpy registers its scalar types as numbers).
+    if (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, numbers.Integral)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
+        return str(int(float(value)))
     return str(value)
 
 

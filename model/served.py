@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from model.bundle import PREPROCESSOR_FILE, Bundle
 from model.errors import ValidationError
 from model.preprocess import Preprocessor
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ServedBundle:
@@ -25,6 +26,8 @@ class ServedBundle:
 
     def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
         """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
+        import numpy as np
+
         if isinstance(records, list):
             return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
         if isinstance(records, np.ndarray):
@@ -33,6 +36,8 @@ class ServedBundle:
 
     def _check_matrix(self, x: np.ndarray) -> np.ndarray:
         """Return `x` as C-contiguous float32 if its width fits the model, else raise `ValidationError`."""
+        import numpy as np
+
         if x.ndim != 2 or x.shape[1] != self.preprocessor.n_columns:
             raise ValidationError(
                 f"expected an encoded matrix of shape (n, {self.preprocessor.n_columns}), got {x.shape}"

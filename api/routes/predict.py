@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -10,7 +10,9 @@ from api.errors import ApiError
 from api.inputs import CSV_TYPES, JSON_TYPES, csv_records, instances_of, media_type, parse_json, read_body
 from api.services import services
 from api.settings import Settings
-from model.predictor import Predictor
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
 
 bp = Blueprint("predict", __name__)
 

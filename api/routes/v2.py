@@ -7,17 +7,18 @@ values) and, for classifiers, `predict_proba` (`[N, classes]`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from flask import Blueprint, Response, g, jsonify, request
 
 from api.errors import ApiError, malformed
 from api.inputs import FLOAT32_MAX, JSON_TYPES, check_rows, media_type, parse_json, read_body
 from api.routes.predict import unsupported_media
 from api.services import services
-from model.predictor import Predictor
 from model.schema import NumericFeature
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -159,6 +160,8 @@ def _flatten(data: list[Any], where: str) -> list[Any]:
 
 def _rows_from_tensors(tensors: list[dict[str, Any]], predictor: Predictor, max_rows: int) -> Any:
     """Return an encoded matrix (one [N, F] tensor) or records (one tensor per feature)."""
+    import numpy as np
+
     width = predictor.preprocessor.n_columns
     if len(tensors) == 1 and len(tensors[0]["shape"]) == 2 and tensors[0]["shape"][1] != 1:
         t = tensors[0]

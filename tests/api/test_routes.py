@@ -421,11 +421,25 @@ def test_settings_from_env() -> None:
         ({"TREEPORT_API_KEYS": "plaintext-key"}, "SHA-256 hex digests"),
         ({"TREEPORT_IGNORE_UNKNOWN_FEATURES": "maybe"}, "must be 1/0 or true/false"),
         ({"TREEPORT_RELOAD_SECONDS": "-1"}, "must not be negative"),
+        ({"TREEPORT_BACKEND": "sagemaker"}, "needs TREEPORT_SAGEMAKER_ENDPOINT"),
+        (
+            {"TREEPORT_BACKEND": "sagemaker", "TREEPORT_SAGEMAKER_ENDPOINT": "credit/../../x"},
+            "must be a SageMaker endpoint name",
+        ),
+        ({"TREEPORT_BACKEND": "sagemaker", "TREEPORT_SAGEMAKER_ENDPOINT": "-leading"}, "SageMaker endpoint name"),
+        ({"TREEPORT_BACKEND": "sagemaker", "TREEPORT_SAGEMAKER_ENDPOINT": "x" * 64}, "SageMaker endpoint name"),
     ],
 )
 def test_bad_settings(env: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         Settings.from_env(env)
+
+
+def test_serving_backends_are_the_model_backends_and_sagemaker() -> None:
+    from api.settings import SERVING_BACKENDS
+    from model.backends import BACKENDS
+
+    assert (*BACKENDS, "sagemaker") == SERVING_BACKENDS
 
 
 def test_xgboost_backend_serves_the_same_answers(make_app: Callable[..., Flask], record: dict) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import importlib.util
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from botocore import auth as botocore_auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from model.pipeline import TrainResult
 from tests.conftest import train_into
@@ -253,3 +258,57 @@ def secured_module(credit_store: tuple[Path, TrainResult]) -> ModuleType:
         mp.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
         mp.setenv("TREEPORT_API_KEYS", KEY_DIGEST)
         return load_handler_module("treeport_lambda_handler_secured")
+
+
+def botocore_authorization(
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    amz_date: str,
+    *,
+    key: str,
+    secret: str,
+    token: str | None,
+    region: str,
+    service: str = "sagemaker",
+) -> str:
+    """Return the Authorization header botocore's SigV4Auth writes for `POST url` with `headers` at `amz_date`."""
+    request = AWSRequest(method="POST", url=url, headers=dict(headers), data=body)
+    when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+    original = botocore_auth.get_current_datetime
+    botocore_auth.get_current_datetime = lambda: when  # type: ignore[assignment]
+    try:
+        botocore_auth.SigV4Auth(Credentials(key, secret, token), service, region).add_auth(request)
+    finally:
+        botocore_auth.get_current_datetime = original
+    return str(request.headers["Authorization"])
+
+
+_AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
+    r"SignedHeaders=(?P<names>[a-z0-9;-]+), Signature=[0-9a-f]{64}$"
+)
+
+
+def signature_checks_out(url: str, headers: dict[str, str], body: bytes, secret: str) -> bool:
+    """Check a received request's SigV4 signature as AWS does: sign what it says it signed, compare.
+
+    `headers` are the received ones, names lowercased; botocore does the signing.
+    """
+    match = _AUTHORIZATION.match(headers.get("authorization", ""))
+    if match is None:
+        return False
+    added_by_signer = ("host", "x-amz-date", "x-amz-security-token")
+    signed = {n: headers[n] for n in match["names"].split(";") if n not in added_by_signer}
+    expected = botocore_authorization(
+        url,
+        signed,
+        body,
+        headers["x-amz-date"],
+        key=match["key"],
+        secret=secret,
+        token=headers.get("x-amz-security-token"),
+        region=match["region"],
+        service=match["service"],
+    )
+    return expected == headers["authorization"]

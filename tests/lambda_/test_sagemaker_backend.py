@@ -36,9 +36,10 @@ from model.data import credit_risk
 from model.pipeline import TrainResult
 from model.predictor import Predictor
 from model.sagemaker_predictor import SageMakerPredictor, to_csv
+from model.sagemaker_runtime import DirectRuntime
 from model.store import open_store
 from tests.api.conftest import RECORD
-from tests.lambda_.conftest import HANDLER_PATH, ROOT, decode, make_event
+from tests.lambda_.conftest import HANDLER_PATH, ROOT, decode, make_event, signature_checks_out
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +108,18 @@ def moto(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     server.drain()
 
 
+@pytest.fixture(params=["direct", "botocore"])
+def client_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each SageMaker Runtime client (see `model.sagemaker_runtime`).
+
+    `direct` is what these tests' environment selects (credentials and region in environment variables, as
+    in Lambda); `botocore` is what a pod with a role or a profile gets.
+    """
+    if request.param == "botocore":
+        monkeypatch.setattr(DirectRuntime, "from_environ", classmethod(lambda cls, timeout_s, environ: None))
+    return str(request.param)
+
+
 def endpoint_name() -> str:
     """A fresh endpoint name, for the messages."""
     return f"treeport-{uuid.uuid4().hex[:12]}"
@@ -130,7 +143,7 @@ def model_ref(credit_store: tuple[Path, TrainResult]) -> dict[str, str]:
 
 
 def test_queued_answer_comes_back_in_the_predict_shape(
-    moto: Moto, sagemaker_handler: Callable[..., Any], credit_store: tuple[Path, TrainResult]
+    client_kind: str, moto: Moto, sagemaker_handler: Callable[..., Any], credit_store: tuple[Path, TrainResult]
 ) -> None:
     predictions = [{"label": 0, "probability": 0.125}, {"label": 1, "probability": 0.875}]
     answer = {"model": model_ref(credit_store), "predictions": predictions}
@@ -161,7 +174,7 @@ def test_unusable_answers_are_502(moto: Moto, sagemaker_handler: Callable[..., A
 
 
 def test_unreachable_endpoint_is_502(
-    sagemaker_handler: Callable[..., Any], s3_env: str, monkeypatch: pytest.MonkeyPatch
+    client_kind: str, sagemaker_handler: Callable[..., Any], s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -224,7 +237,7 @@ def stub(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[StubRuntime]:
 
 
 def test_what_the_backend_sends(
-    stub: StubRuntime, sagemaker_handler: Callable[..., Any], credit_store: tuple[Path, TrainResult]
+    client_kind: str, stub: StubRuntime, sagemaker_handler: Callable[..., Any], credit_store: tuple[Path, TrainResult]
 ) -> None:
     """InvokeEndpoint on the named endpoint: the encoded rows as headerless CSV, JSON asked back."""
     stub.body = json.dumps(
@@ -239,6 +252,9 @@ def test_what_the_backend_sends(
     assert seen.headers["accept"] == "application/json"
     local = Predictor.load(credit_store[0].as_uri(), "credit-risk")
     assert seen.body == to_csv(local.encode(RECORDS))
+    # Signed with the environment's credentials (the `s3_env` fixture's), by the client the test asked for.
+    assert signature_checks_out(stub.url + seen.path, seen.headers, seen.body, secret="testing")
+    assert seen.headers["user-agent"].lower().startswith("treeport" if client_kind == "direct" else "botocore")
 
 
 # How SageMaker's runtime reports errors (restJson1: the error type in x-amzn-ErrorType).
@@ -260,7 +276,12 @@ MODEL_ERROR = {
     ],
 )
 def test_endpoint_errors_are_502(
-    stub: StubRuntime, sagemaker_handler: Callable[..., Any], status: int, error_type: str, body: dict[str, Any]
+    client_kind: str,
+    stub: StubRuntime,
+    sagemaker_handler: Callable[..., Any],
+    status: int,
+    error_type: str,
+    body: dict[str, Any],
 ) -> None:
     stub.status, stub.body = status, json.dumps(body).encode()
     stub.headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error_type}
@@ -286,7 +307,9 @@ def test_answered_without_calling_the_endpoint(
     assert stub.seen == []
 
 
-def test_timeout_is_504(sagemaker_handler: Callable[..., Any], s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timeout_is_504(
+    client_kind: str, sagemaker_handler: Callable[..., Any], s3_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An endpoint that accepts the connection and never answers (a listening socket nobody reads)."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -304,12 +327,14 @@ def test_timeout_is_504(sagemaker_handler: Callable[..., Any], s3_env: str, monk
 # ---- the contract with this project's own /invocations ---------------------------------------------------
 
 
-def test_invocations_contract(credit_store: tuple[Path, TrainResult]) -> None:
+@pytest.mark.parametrize("rows", [3, 25])  # encoded row by row without numpy / as one matrix
+def test_invocations_contract(credit_store: tuple[Path, TrainResult], rows: int) -> None:
     """The CSV the backend sends, posted to a local app's /invocations, predicts what the local /predict does."""
-    records = sample_records()
+    records = sample_records(rows)
     uri = credit_store[0].as_uri()
-    edge = SageMakerPredictor(load_bundle(open_store(uri), "credit-risk"), "unused", client=object())
-    body = to_csv(edge.encode(records))
+    edge = SageMakerPredictor(load_bundle(open_store(uri), "credit-risk"), "unused", runtime=object())  # type: ignore[arg-type]
+    body = to_csv(edge.encode_for_endpoint(records))
+    assert body == to_csv(edge.encode(records))
     client = create_app(Settings(model_store=uri)).test_client()
     via_invocations = client.post(
         "/invocations", data=body, content_type="text/csv", headers={"Accept": "application/json"}
@@ -331,6 +356,7 @@ class _EndpointPaths:
 
 
 def test_end_to_end_against_a_local_endpoint(
+    client_kind: str,
     credit_store: tuple[Path, TrainResult],
     sagemaker_handler: Callable[..., Any],
     handler_module: Any,
@@ -355,13 +381,27 @@ def test_end_to_end_against_a_local_endpoint(
 
 # ---- cold start: what the sagemaker backend leaves out ---------------------------------------------------
 
-HEAVY = ("xgboost", "daal4py", "_daal4py", "sklearn", "sklearnex", "onedal", "pandas", "pyarrow", "boto3")
+HEAVY = (
+    "xgboost",
+    "daal4py",
+    "_daal4py",
+    "sklearn",
+    "sklearnex",
+    "onedal",
+    "pandas",
+    "pyarrow",
+    "boto3",
+    "botocore",
+    "numpy",
+)
 
 
 def test_sagemaker_backend_imports_no_model_libraries(moto: Moto, credit_store: tuple[Path, TrainResult]) -> None:
     """Building the handler and answering one event imports neither xgboost, daal4py nor scikit-learn.
 
-    (Nor pandas, pyarrow or boto3: botocore alone is enough, and each of these costs cold-start time.)
+    Nor pandas, pyarrow, boto3, botocore or numpy: with credentials in the environment (as in Lambda) the
+    direct client signs the call itself, a one-row request is encoded without numpy, and each of these
+    costs cold-start time.
     """
     moto.queue(
         {

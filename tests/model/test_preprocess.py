@@ -195,6 +195,29 @@ def _batch(case: dict[str, object] | str, rows: int) -> list[object]:
     return out
 
 
+def test_float32_max_is_numpys() -> None:
+    from model.preprocess import FLOAT32_MAX
+
+    assert float(np.finfo(np.float32).max) == FLOAT32_MAX
+
+
+def test_rows_without_numpy_are_the_matrix_values(pre: Preprocessor) -> None:
+    """`encode_rows` rounded by `float32_rows` gives exactly `transform_records(...).tolist()`, NaN included."""
+    from model.preprocess import float32_rows
+
+    records = [
+        {"age": 33, "income": 0.1, "color": "red", "grade": "A"},
+        {"age": 18.5, "income": None, "color": None, "grade": "B"},
+        {"age": 99, "income": 1e30, "color": "green", "grade": "A"},
+    ]
+    rows = float32_rows(pre.encode_rows(records))
+    matrix = pre.transform_records(records).tolist()
+    assert len(rows) == len(matrix)
+    for got, want in zip(rows, matrix, strict=True):
+        assert [("nan" if v != v else v) for v in got] == [("nan" if v != v else v) for v in want]
+    assert rows[0][1] == float(np.float32(0.1)) != 0.1  # rounded to float32, as the model reads it
+
+
 @pytest.mark.parametrize("ignore_unknown", [False, True])
 @pytest.mark.parametrize("case", list(BATCH_EDGE_CASES))
 def test_batch_path_matches_the_row_loop(
