@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
 from api.auth import OPEN_ENDPOINTS, check_api_key
 from api.errors import register_error_handlers
-from api.fastjson import FastJSONProvider, json_line
+from api.fastjson import FastJSONProvider
+from api.fastpath import STARTED, FastPredict
 from api.metrics import Metrics
+from api.observe import RequestObserver, request_id
 from api.routes import health, predict, sagemaker, v2
 from api.services import EXTENSION, Services
 from api.settings import Settings
@@ -22,10 +22,6 @@ from api.state import ModelState
 
 if TYPE_CHECKING:
     from model.predictor import Predictor
-
-access_log = logging.getLogger("treeport.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_STARTED = "treeport.started"  # the environ key holding the request's start time
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Flask:
@@ -56,11 +52,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     for blueprint in (predict.bp, health.bp, sagemaker.bp, v2.bp):
         app.register_blueprint(blueprint)
 
-    # Per request, the labelled metric children are looked up in these dicts rather than through
-    # `labels()` (which validates and locks each time); the label sets are the metrics' own.
-    counted: dict[tuple[str, str, int], Any] = {}
-    timed: dict[str, Any] = {}
-    rows_counted: dict[str, Any] = {}
+    observer = RequestObserver(metrics)
 
     if settings.api_keys:
 
@@ -70,57 +62,27 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             if req.endpoint not in OPEN_ENDPOINTS:
                 check_api_key(req, settings.api_keys)
 
-    # The clock starts before Flask builds the request: a WSGI wrapper rather than a before_request hook,
-    # which would cost a hook dispatch and a `g` write per request.
-    flask_wsgi = app.wsgi_app
-
-    def timed_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-        environ[_STARTED] = time.perf_counter()
-        return flask_wsgi(environ, start_response)
-
-    app.wsgi_app = timed_wsgi  # type: ignore[method-assign]
-
     @app.after_request
     def _finish(response: Response) -> Response:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        started = req.environ.get(_STARTED)
+        started = req.environ.get(STARTED)
         elapsed = time.perf_counter() - started if started is not None else 0.0
         rule = req.url_rule
+        rid = request_id(req.headers.get("X-Request-Id"))
+        response.headers["X-Request-Id"] = rid
         route = rule.rule if rule is not None else "(unmatched)"
-        incoming = req.headers.get("X-Request-Id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        response.headers["X-Request-Id"] = request_id
-        status = response.status_code
-        key = (route, req.method, status)
-        counter = counted.get(key)
-        if counter is None:
-            counter = counted[key] = metrics.requests.labels(route, req.method, str(status))
-        counter.inc()
-        latency = timed.get(route)
-        if latency is None:
-            latency = timed[route] = metrics.latency.labels(route)
-        latency.observe(elapsed)
-        rows = g.get("rows", 0)
-        if rows:
-            rows_counter = rows_counted.get(route)
-            if rows_counter is None:
-                rows_counter = rows_counted[route] = metrics.rows.labels(route)
-            rows_counter.inc(rows)
-        if access_log.isEnabledFor(logging.INFO):
-            line = {
-                "request_id": request_id,
-                "method": req.method,
-                "path": req.path,
-                "route": route,
-                "status": status,
-                "ms": round(elapsed * 1000, 3),
-                "rows": rows,
-            }
-            # A record made here skips `Logger.info`'s search of the call stack for the caller's file and
-            # line, which the JSON line does not show; handlers, filters and levels apply as usual.
-            record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, json_line(line), (), None)
-            access_log.handle(record)
+        observer.done(req.method, req.path, route, response.status_code, elapsed, g.get("rows", 0), rid)
         return response
+
+    # `POST /predict` is answered without Flask's request machinery when nothing about it needs Flask (see
+    # api.fastpath); the clock starts before either, in a plain WSGI wrapper rather than a before_request hook.
+    inner = FastPredict(app.wsgi_app, app.extensions[EXTENSION], observer, app.json)
+
+    def timed_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[STARTED] = time.perf_counter()
+        return inner(environ, start_response)
+
+    app.wsgi_app = timed_wsgi  # type: ignore[method-assign]
 
     state.start_polling()
     return app

@@ -43,9 +43,14 @@ HTTP_CODES = {
 }
 
 
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return the JSON error document of DESIGN.md."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
 def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
     """Return the JSON error body with `status`."""
-    response = jsonify({"error": {"code": code, "message": message, "details": details or []}})
+    response = jsonify(error_body(code, message, details))
     response.status_code = status
     return response
 

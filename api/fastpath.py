@@ -1,0 +1,132 @@
+"""`POST /predict` with a JSON body, answered in plain WSGI: the route that carries the load, without Flask's
+per-request machinery.
+
+Measured in one process (`bench/app_overhead.py`), Flask's request context, `Request` and `Response` objects,
+URL matching and hooks cost more than the prediction itself: about 0.2 ms of the 0.3 ms a one-row `/predict`
+took, against 0.1 ms for a whole hello-world route. Under gunicorn that was the difference between 0.69 and the
+target 0.8 of a hello-world server's throughput (issue 8). `FastPredict` wraps the Flask app's WSGI callable
+and answers one kind of request itself:
+
+- `POST /predict` with media type `application/json`, a `Content-Length` within `TREEPORT_MAX_BODY_BYTES`
+  (and no `Transfer-Encoding`), and (when API keys are set) a valid key;
+- a body that orjson reads exactly as the json module would, shaped `{"instances": [...]}` within
+  `TREEPORT_MAX_ROWS`; and a model loaded.
+
+Anything else goes to Flask, with the body already read put back, before any prediction is attempted: every
+other route, method or media type, and every refusal of the request's shape, is answered by Flask's routes and
+error handlers exactly as before. Once the prediction runs, its outcome is answered here, an error too (a
+validation error, or the SageMaker endpoint's 502/504), in the same JSON as Flask's error handler writes, so
+that an endpoint is never called twice for one request. The answers are byte-for-byte those of the Flask route,
+with the same headers, metrics and access-log line (`tests/api/test_fastpath.py` sends the same requests both
+ways and compares).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.http import HTTP_STATUS_CODES
+
+from api.auth import key_matches, presented_key
+from api.errors import ApiError, error_body
+from api.fastjson import UNPARSED, FastJSONProvider, try_loads
+from api.inputs import instances_of
+from api.observe import RequestObserver, request_id
+from api.services import Services
+from model.errors import TreeportError
+
+log = logging.getLogger("treeport.api")
+
+PATH = "/predict"
+ROUTE = "/predict"  # the Flask rule, as metrics and the access log name it
+STARTED = "treeport.started"  # the environ key holding the request's start time (set by the outermost wrapper)
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class FastPredict:
+    """WSGI middleware: the plain `POST /predict` answered here, everything else by `flask_app`."""
+
+    def __init__(
+        self, flask_app: WsgiApp, services: Services, observer: RequestObserver, json: FastJSONProvider
+    ) -> None:
+        self.flask_app = flask_app
+        self.services = services
+        self.observer = observer
+        self.json = json
+        self.path = PATH  # read when the app is built
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "POST":
+            return self.flask_app(environ, start_response)
+        records = self._records(environ)
+        if records is None:
+            return self.flask_app(environ, start_response)
+        predictor, rows = records
+        settings = self.services.settings
+        try:
+            results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
+            status, payload = (
+                200,
+                {"model": {"name": predictor.name, "version": predictor.version}, "predictions": results},
+            )
+        except TreeportError as exc:
+            if exc.status >= 500:
+                log.error("server error %s: %s", exc.code, exc.message)
+            status, payload, results = exc.status, error_body(exc.code, exc.message, exc.details), []
+        except Exception:
+            log.exception("unhandled error")
+            status, payload, results = 500, error_body("internal_error", "internal server error"), []
+        data = self.json.dump_bytes(payload)
+        if data is None:  # not expected: results are plain dicts of str, int and float
+            status, payload, results = 500, error_body("internal_error", "internal server error"), []
+            data = self.json.dump_bytes(payload) or b"{}"
+        body = data + b"\n"
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
+        start_response(
+            f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",  # as Werkzeug writes it
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("X-Request-Id", rid)],
+        )
+        started = environ.get(STARTED)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        self.observer.done("POST", PATH, ROUTE, status, elapsed, len(results), rid)
+        return [body]
+
+    def _records(self, environ: dict[str, Any]) -> tuple[Any, list[Any]] | None:
+        """Return the model and the request's records, or None for Flask to answer (the body put back)."""
+        settings = self.services.settings
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
+            return None
+        if settings.api_keys:
+            key = presented_key(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
+            if key is None or not key_matches(key, settings.api_keys):
+                return None
+        length = environ.get("CONTENT_LENGTH", "")
+        # A Transfer-Encoding overrides Content-Length (RFC 9112); Werkzeug's stream handling decides those.
+        if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit() or not 0 < int(length) <= settings.max_body_bytes:
+            return None
+        body = _read(environ["wsgi.input"], int(length))
+        try:
+            if len(body) == int(length):
+                payload = try_loads(body)
+                if payload is not UNPARSED:
+                    return self.services.state.predictor, instances_of(payload, settings.max_rows)
+        except ApiError:  # the shape of the body, or no model loaded: Flask's route says so
+            pass
+        environ["wsgi.input"] = io.BytesIO(body)
+        return None
+
+
+def _read(stream: Any, n: int) -> bytes:
+    """Read `n` bytes, or fewer if the stream ends first."""
+    chunks = []
+    while n > 0:
+        chunk = stream.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
