@@ -92,7 +92,7 @@ clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(CHECKOV_VENV) build
 
-# Benchmarks against XGBoost, a plain Flask server and MLServer (README "Benchmarks"); the report lands in
+# Benchmarks against XGBoost, a plain Flask server and MLServer (README "Performance"); the report lands in
 # build/bench/bench.json. BENCH_ARGS=--quick runs every part at tiny sizes; MLServer gets its own .venv-mlserver.
 .PHONY: bench
 bench: setup

@@ -1,7 +1,7 @@
 """Fast JSON for the HTTP layer: orjson when it is installed, the standard library when it is not.
 
 orjson parses a `/predict` body about 4x and writes a response 10-15x faster than the json module (see
-README "Benchmarks"). It is a dependency of Treeport; the Lambda images install only what their requirement
+README "Performance"). It is a dependency of Treeport; the Lambda images install only what their requirement
 files list, so every function here also works, unchanged in what it returns, without it.
 
 Parsing is a fast path only: whatever orjson refuses (NaN literals, integers past 64 bits, lone surrogates,
