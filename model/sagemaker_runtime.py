@@ -118,7 +118,9 @@ def sigv4_headers(
 
 
 def _host(scheme: str, hostname: str, port: int | None) -> str:
-    """Return the Host header value: the port only when it is not the scheme's default."""
+    """Return the Host header value: the port only when it is not the scheme's default; IPv6 in brackets."""
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
     if port is None or (scheme, port) in (("http", 80), ("https", 443)):
         return hostname
     return f"{hostname}:{port}"

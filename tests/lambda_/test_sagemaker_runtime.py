@@ -58,6 +58,7 @@ def test_post_vanilla_from_aws_test_suite() -> None:
         "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/credit-risk/invocations",
         "http://127.0.0.1:4566/endpoints/credit-risk/invocations",
         "https://proxy.example:8443/sagemaker/endpoints/a-b-9/invocations",
+        "http://[::1]:8080/endpoints/credit-risk/invocations",
     ],
 )
 def test_signature_matches_botocore(url: str, token: str | None) -> None:
