@@ -148,6 +148,7 @@ class DirectRuntime:
         self._credentials = (access_key, secret_key, session_token or None)
         self.timeout_s = timeout_s
         self._local = threading.local()
+        self._tls: Any = None
 
     @classmethod
     def from_environ(cls, timeout_s: float, environ: Any) -> DirectRuntime | None:
@@ -232,10 +233,11 @@ class DirectRuntime:
         connect_timeout = min(self.timeout_s, 5.0)
         conn: http.client.HTTPConnection
         if self._scheme == "https":
-            import ssl
+            if self._tls is None:  # loading the CA certificates takes milliseconds: once per client
+                import ssl
 
-            context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
-            conn = http.client.HTTPSConnection(self._hostname, self._port, timeout=connect_timeout, context=context)
+                self._tls = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            conn = http.client.HTTPSConnection(self._hostname, self._port, timeout=connect_timeout, context=self._tls)
         else:
             conn = http.client.HTTPConnection(self._hostname, self._port, timeout=connect_timeout)
         try:

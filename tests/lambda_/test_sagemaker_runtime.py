@@ -4,14 +4,17 @@ and the direct client's connection handling against a server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from model.sagemaker_runtime import (
     BotocoreRuntime,
@@ -293,3 +296,56 @@ def test_silence_is_upstream_timeout(direct: Callable[..., DirectRuntime]) -> No
         with pytest.raises(UpstreamTimeout):
             client.invoke("e", b"1\n")
         assert time.monotonic() - started < 1.4  # one attempt
+
+
+# ---- TLS: the endpoint's certificate is verified ------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a certificate for `localhost` from a test CA; yield its URL and CA file."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://localhost:{httpd.server_address[1]}", ca_file
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_with_the_ca_bundle(
+    tls_server: tuple[str, Path], direct: Callable[..., DirectRuntime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, ca_file = tls_server
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(ca_file))
+    client = direct(url)
+    assert client.invoke("e", b"1\n") == b"{}"
+    assert client.invoke("e", b"2\n") == b"{}"  # the kept-alive TLS connection, or a fresh one with the same context
+
+
+def test_https_refuses_an_unknown_certificate(
+    tls_server: tuple[str, Path], direct: Callable[..., DirectRuntime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the test CA in AWS_CA_BUNDLE the system's CAs decide, and they do not know it: no request is sent."""
+    url, _ = tls_server
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    with pytest.raises(UpstreamError, match=r"unreachable \(SSLCertVerificationError\)"):
+        direct(url).invoke("e", b"1\n")
