@@ -106,7 +106,9 @@ class FastPredict:
                 return None
         length = environ.get("CONTENT_LENGTH", "")
         # A Transfer-Encoding overrides Content-Length (RFC 9112); Werkzeug's stream handling decides those.
-        if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit() or not 0 < int(length) <= settings.max_body_bytes:
+        if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit():
+            return None
+        if not 0 < int(length) <= settings.max_body_bytes:
             return None
         body = _read(environ["wsgi.input"], int(length))
         try:
