@@ -55,14 +55,30 @@ def error_response(status: int, code: str, message: str, details: list[dict[str,
     return response
 
 
+def answer_error(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """Return the status and JSON body for an error raised while answering, logged as the server logs it.
+
+    A Treeport error is answered as it says (logged when it is the server's fault); anything else is an
+    opaque 500, logged with its traceback. Flask's handlers and the `/predict` fast path both answer with it.
+    """
+    if isinstance(exc, TreeportError):
+        if exc.status >= 500:
+            log.error("server error %s: %s", exc.code, exc.message)
+        return exc.status, error_body(exc.code, exc.message, exc.details)
+    log.error("unhandled error", exc_info=exc)
+    return 500, error_body("internal_error", "internal server error")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers: Treeport errors, Werkzeug HTTP errors, and everything else as an opaque 500."""
 
-    @app.errorhandler(TreeportError)
-    def _treeport(exc: TreeportError) -> Response:
-        if exc.status >= 500:
-            log.error("server error %s: %s", exc.code, exc.message)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+    def _answer(exc: Exception) -> Response:
+        status, body = answer_error(exc)
+        response = jsonify(body)
+        response.status_code = status
+        return response
+
+    app.register_error_handler(TreeportError, _answer)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
@@ -79,7 +95,4 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "internal server error")
+    app.register_error_handler(Exception, _answer)

@@ -24,22 +24,20 @@ ways and compares).
 from __future__ import annotations
 
 import io
-import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
+from flask import Response
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.auth import key_matches, presented_key
-from api.errors import ApiError, error_body
+from api.errors import ApiError, answer_error
 from api.fastjson import UNPARSED, FastJSONProvider, try_loads
 from api.inputs import instances_of
 from api.observe import RequestObserver, request_id
+from api.routes.predict import model_ref
 from api.services import Services
-from model.errors import TreeportError
-
-log = logging.getLogger("treeport.api")
 
 PATH = "/predict"
 ROUTE = "/predict"  # the Flask rule, as metrics and the access log name it
@@ -69,22 +67,12 @@ class FastPredict:
         settings = self.services.settings
         try:
             results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
-            status, payload = (
-                200,
-                {"model": {"name": predictor.name, "version": predictor.version}, "predictions": results},
-            )
-        except TreeportError as exc:
-            if exc.status >= 500:
-                log.error("server error %s: %s", exc.code, exc.message)
-            status, payload, results = exc.status, error_body(exc.code, exc.message, exc.details), []
-        except Exception:
-            log.exception("unhandled error")
-            status, payload, results = 500, error_body("internal_error", "internal server error"), []
+            status, payload = 200, {"model": model_ref(predictor), "predictions": results}
+        except Exception as exc:  # noqa: BLE001 (answered and logged as Flask's handlers answer and log it)
+            (status, payload), results = answer_error(exc), []
         data = self.json.dump_bytes(payload)
-        if data is None:  # not expected: results are plain dicts of str, int and float
-            status, payload, results = 500, error_body("internal_error", "internal server error"), []
-            data = self.json.dump_bytes(payload) or b"{}"
-        body = data + b"\n"
+        # Where orjson cannot write the payload, Flask's provider falls back to the json module: the same here.
+        body = data + b"\n" if data is not None else cast(Response, self.json.response(payload)).get_data()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
         start_response(
             f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",  # as Werkzeug writes it

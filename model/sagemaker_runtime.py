@@ -179,11 +179,11 @@ class DirectRuntime:
             return None
 
     def invoke(self, endpoint: str, body: bytes) -> bytes:
-        path = f"{self._prefix}/endpoints/{endpoint}/invocations"
+        operation = f"/endpoints/{endpoint}/invocations"
         access_key, secret_key, token = self._credentials
         headers = sigv4_headers(
             "POST",
-            f"{self.base_url}/endpoints/{endpoint}/invocations",
+            self.base_url + operation,
             {"Content-Type": "text/csv", "Accept": "application/json"},
             body,
             region=self.region,
@@ -193,7 +193,7 @@ class DirectRuntime:
             session_token=token,
         )
         headers["User-Agent"] = "treeport"
-        status, error_type, payload = self._send(endpoint, path, headers, body)
+        status, error_type, payload = self._send(endpoint, self._prefix + operation, headers, body)
         if status == 200:
             return payload
         code = error_type.split(":", 1)[0] or _error_code(payload) or f"HTTP {status}"

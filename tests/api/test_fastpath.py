@@ -186,3 +186,21 @@ def test_an_unexpected_failure_is_an_opaque_500(
     }
     assert "secret internals" not in response.get_data(as_text=True)
     assert any(r.exc_info for r in caplog.records if r.name == "treeport.api")
+
+
+def test_what_orjson_cannot_write_is_written_as_flask_writes_it(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integer past 64 bits (orjson refuses it) comes out through the json module, on both paths alike."""
+    bodies = {}
+    for way in ("served", "flask"):
+        with monkeypatch.context() as patch:
+            if way == "flask":
+                patch.setattr(fastpath, "PATH", "/no-fast-path")
+            app = make_app()
+            patch.setattr(app.extensions[EXTENSION].state.predictor, "predict", lambda *a, **k: [{"value": 2**70}])
+            response = app.test_client().post("/predict", json={"instances": records(1)})
+            assert response.status_code == 200
+            bodies[way] = response.get_data()
+    assert bodies["served"] == bodies["flask"]
+    assert b'"value":1180591620717411303424' in bodies["served"]
