@@ -28,7 +28,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     """Build the app: read settings (from the environment unless given), load the model once, wire routes.
 
     A model that fails to load leaves the app up and answering 503 on model routes (and on `/ready`),
-    so orchestrators see "not ready" instead of a crash loop; with `reload_seconds` it keeps trying.
+    so orchestrators see "not ready" instead of a crash loop, and retries the load in the background with
+    capped backoff (`load_retry_max_seconds`) until it succeeds.
     """
     settings = settings or Settings.from_env()
     _configure_logging()
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     app.wsgi_app = timed_wsgi  # type: ignore[method-assign]
 
-    state.start_polling()
+    if predictor is not None or settings.load_model:
+        state.start_background()
     return app
 
 

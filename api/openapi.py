@@ -12,6 +12,8 @@ import functools
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from api.routes.v2 import MAX_ID_CHARS
+
 JSON = "application/json"
 CSV = "text/csv"
 
@@ -417,7 +419,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["inputs"],
             "properties": {
-                "id": {**_STRING, "description": "Echoed in the response."},
+                "id": {**_STRING, "maxLength": MAX_ID_CHARS, "description": "Echoed in the response."},
                 "parameters": {"type": "object"},
                 "inputs": {"type": "array", "minItems": 1, "items": _ref("V2RequestInput")},
                 "outputs": {
@@ -438,7 +440,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "model_name": _STRING,
                 "model_version": _STRING,
-                "id": {"description": "The request's `id`, when it had one."},
+                "id": {**_STRING, "description": "The request's `id`, when it had one."},
                 "outputs": {"type": "array", "items": _ref("V2ResponseOutput")},
             },
             required=["model_name", "model_version", "outputs"],

@@ -59,6 +59,9 @@ class Settings:
     reload_seconds: float = 0.0
     """When > 0, poll LATEST this often and swap to a new version once it loads and verifies."""
 
+    load_retry_max_seconds: float = 30.0
+    """Longest wait between retries of a failed first model load (the wait doubles from 0.25 s up to this)."""
+
     load_model: bool = True
     """Load the model when the app is built (tests of the not-ready state turn this off)."""
 
@@ -84,6 +87,8 @@ class Settings:
                 raise UserError(f"{PREFIX}{name.upper()} must be at least 1, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"{PREFIX}THREADS must be at least 1, got {self.threads}")
+        if self.load_retry_max_seconds <= 0:
+            raise UserError(f"{PREFIX}LOAD_RETRY_MAX_SECONDS must be positive, got {self.load_retry_max_seconds}")
         if self.reload_seconds < 0:
             raise UserError(f"{PREFIX}RELOAD_SECONDS must not be negative, got {self.reload_seconds}")
 
@@ -105,7 +110,7 @@ def _parse(name: str, raw: str) -> object:
     try:
         if name in ("max_rows", "max_body_bytes", "threads"):
             return int(raw)
-        if name in ("reload_seconds", "sagemaker_timeout_seconds"):
+        if name in ("reload_seconds", "sagemaker_timeout_seconds", "load_retry_max_seconds"):
             return float(raw)
     except ValueError:
         raise UserError(f"{var} must be a number, got {raw!r}") from None

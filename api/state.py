@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from model.predictor import Predictor
 
 log = logging.getLogger("treeport.api")
+FIRST_RETRY_SECONDS = 0.25
 
 
 class ModelNotReady(ApiError):
@@ -36,6 +38,7 @@ class ModelState:
         self.error = "not loaded yet"
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._loader: threading.Thread | None = None
 
     @property
     def predictor(self) -> Predictor:
@@ -74,18 +77,46 @@ class ModelState:
 
         return Predictor.load(s.model_store, s.model_name, version, backend=s.backend, threads=s.threads)
 
-    def load(self) -> bool:
-        """Load the configured version; on failure keep what is served and remember why."""
-        s = self.settings
+    def _try_open(self, version: str) -> tuple[Predictor | None, str]:
+        """Return the predictor for `version` and "", or None and why it could not be built (never raises)."""
         try:
-            predictor = self.open_predictor(s.model_version)
+            return self.open_predictor(version), ""
         except TreeportError as exc:
-            self.error = exc.message
-            log.error("model load failed: %s", exc.message)
+            return None, exc.message
+        except Exception as exc:
+            # A bug or a library's own error type: the app must still come up and say "not ready".
+            log.exception("model load: unexpected error")
+            return None, f"unexpected error loading version {version!r} ({type(exc).__name__}: {str(exc)[:200]})"
+
+    def load(self) -> bool:
+        """Load the configured version once; on failure keep what is served and remember why."""
+        predictor, error = self._try_open(self.settings.model_version)
+        if predictor is None:
+            self.error = error
+            log.error("model load failed: %s", error)
             return False
         self.set(predictor)
         log.info("serving %s version %s (%s)", predictor.name, predictor.version, predictor.backend_name)
         return True
+
+    def retry_delay(self, attempt: int) -> float:
+        """Return how long to wait after failed attempt `attempt` (1-based): doubling from 0.25 s, jittered, capped."""
+        ceiling = min(self.settings.load_retry_max_seconds, FIRST_RETRY_SECONDS * 2 ** min(attempt - 1, 30))
+        # Half fixed, half random: many pods failing together do not retry together.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (timing jitter, not security)
+
+    def _load_until_ready(self) -> None:
+        """Retry the first load with capped backoff until it succeeds or polling is stopped; then start polling."""
+        attempt = 1
+        while not self.ready:
+            delay = self.retry_delay(attempt)
+            log.warning("model load attempt %d failed (%s); retrying in %.2f s", attempt, self.error, delay)
+            if self._stop.wait(delay):
+                return
+            attempt += 1
+            self.load()
+        log.info("model loaded after %d attempts", attempt)
+        self._start_poller()
 
     def poll_once(self) -> bool:
         """Swap to the version LATEST names if it differs and verifies; return whether a swap happened."""
@@ -98,16 +129,27 @@ class ModelState:
         current = self._predictor
         if current is not None and current.version == latest:
             return False
-        try:
-            predictor = self.open_predictor(latest)
-        except TreeportError as exc:
-            log.error("reload: version %s refused, still serving the old one: %s", latest, exc.message)
+        predictor, error = self._try_open(latest)
+        if predictor is None:
+            log.error("reload: version %s refused, still serving the old one: %s", latest, error)
             return False
         self.set(predictor)
         log.info("reload: now serving %s version %s", predictor.name, predictor.version)
         return True
 
-    def start_polling(self) -> None:
+    def start_background(self) -> None:
+        """Start the work that goes on while serving: retrying a failed first load, then reload polling.
+
+        Until a first load succeeds the app answers 503 on model routes and on `/ready` (200 on `/health`),
+        so an orchestrator keeps the pod out of the Service rather than restarting it.
+        """
+        if self.ready:
+            self._start_poller()
+        elif self._loader is None:
+            self._loader = threading.Thread(target=self._load_until_ready, name="treeport-first-load", daemon=True)
+            self._loader.start()
+
+    def _start_poller(self) -> None:
         """Start the reload thread when `reload_seconds` > 0 and the app follows LATEST."""
         if self.settings.reload_seconds <= 0 or self.settings.model_version != LATEST or self._poller:
             return
@@ -115,7 +157,7 @@ class ModelState:
         self._poller.start()
 
     def stop_polling(self) -> None:
-        """Stop the reload thread."""
+        """Stop the first-load retries and the reload thread."""
         self._stop.set()
 
     def _poll_loop(self) -> None:

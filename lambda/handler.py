@@ -13,7 +13,9 @@ from typing import Any
 from apig_wsgi import make_lambda_handler
 
 from api.app import create_app
+from api.services import EXTENSION
 from api.settings import Settings
+from api.state import ModelNotReady
 
 Event = dict[str, Any]
 LambdaHandler = Callable[[Event, Any], dict[str, Any]]
@@ -48,8 +50,17 @@ def adapt(app: WsgiApp) -> LambdaHandler:
 
 
 def build_handler(settings: Settings | None = None) -> LambdaHandler:
-    """Return a Lambda handler serving `create_app(settings)`; the app and the model are built here, once."""
-    return adapt(create_app(settings))
+    """Return a Lambda handler serving `create_app(settings)`; the app and the model are built here, once.
+
+    Raises `ModelNotReady` when the model does not load: the init fails, and Lambda runs it again (in a
+    fresh environment) on the next invocation, where an unready app would answer 503 for its whole life.
+    """
+    app = create_app(settings)
+    state = app.extensions[EXTENSION].state
+    if not state.ready:
+        state.stop_polling()  # no background retries in an environment that is about to be discarded
+        raise ModelNotReady(state.error)
+    return adapt(app)
 
 
 # Built at import on purpose: Lambda's init phase (not billed per request, and run once per

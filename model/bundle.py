@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,12 +31,13 @@ LATEST_FILE = "LATEST"
 LATEST = "LATEST"
 MANIFEST_FORMAT = 1
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def check_name(value: str, what: str = "model name") -> str:
     """Return `value` if it is a safe model name or version id, else raise `UserError`."""
-    if not _NAME_RE.match(value) or ".." in value:
+    # fullmatch, not match with `$`: `$` also matches before a trailing newline.
+    if not _NAME_RE.fullmatch(value) or ".." in value:
         raise UserError(f"invalid {what} {value!r}: use letters, digits, '.', '_' and '-' (max 128)")
     return value
 
@@ -86,6 +88,21 @@ class Bundle:
     def json(self, filename: str) -> Any:
         """Return one of the bundle's JSON files, parsed."""
         return json.loads(self.files[filename])
+
+    @contextlib.contextmanager
+    def building(self, filename: str) -> Iterator[None]:
+        """Turn a failure to build from `filename` (its checksum matched) into `BundleIntegrityError` naming it.
+
+        A file can verify and still be unusable (written by a bug, or by hand with a recomputed sum); the
+        parsers then raise whatever they raise, and a loader must see one error type that it reports.
+        """
+        try:
+            yield
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, RuntimeError) as exc:
+            raise BundleIntegrityError(
+                f"{self.manifest.get('name')}/{self.manifest.get('version')}/{filename}: checksum matches, but it "
+                f"cannot be used ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
 
 
 def publish(store: Store, name: str, version: str, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
@@ -150,6 +167,13 @@ def load_bundle(store: Store, name: str, version: str = LATEST, only: tuple[str,
         raise BundleIntegrityError(
             f"{store.location(prefix + '/' + MANIFEST_FILE)}: unreadable manifest ({exc})"
         ) from None
+    # A version folder copied or renamed by hand verifies file by file, yet is not the version asked for.
+    for field, what, wanted in (("name", "model", name), ("version", "version", version)):
+        if manifest.get(field) != wanted:
+            raise BundleIntegrityError(
+                f"{store.location(prefix + '/' + MANIFEST_FILE)}: the manifest names {what} "
+                f"{manifest.get(field)!r}, not {wanted!r}; refusing to load"
+            )
     files: dict[str, bytes] = {}
     for filename in only or (MODEL_FILE, PREPROCESSOR_FILE):
         if filename not in listed:

@@ -23,7 +23,8 @@ class Predictor(ServedBundle):
         super().__init__(bundle)
         self.threads = threads or allowed_cpus()
         n_classes = len(self.classes) if self.task == "multiclass" else 2
-        self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
+        with bundle.building(MODEL_FILE):
+            self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
         self.backend_name = backend
 
     @classmethod

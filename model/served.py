@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from model.bundle import PREPROCESSOR_FILE, Bundle
+from model.bundle import MANIFEST_FILE, PREPROCESSOR_FILE, Bundle
 from model.errors import ValidationError
 from model.preprocess import Preprocessor
 
@@ -19,10 +19,12 @@ class ServedBundle:
         self.bundle = bundle
         self.name = bundle.name
         self.version = bundle.version
-        self.task = bundle.task
-        self.schema = bundle.schema
-        self.classes = list(self.schema.target.classes)
-        self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
+        with bundle.building(MANIFEST_FILE):
+            self.task = bundle.task
+            self.schema = bundle.schema
+            self.classes = list(self.schema.target.classes)
+        with bundle.building(PREPROCESSOR_FILE):
+            self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
 
     def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
         """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""

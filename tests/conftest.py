@@ -56,6 +56,18 @@ def train_into(store: Path, **kwargs: object) -> TrainResult:
     return run_training(config)
 
 
+def rewrite_bundle_file(version_dir: Path, filename: str, data: bytes) -> None:
+    """Replace one file of a bundle and record its new checksum in the manifest (verifies, yet may not parse)."""
+    import hashlib
+    import json
+
+    (version_dir / filename).write_bytes(data)
+    manifest_path = version_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_bytes())
+    manifest["files"][filename] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest_path.write_text(json.dumps(manifest))
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, mixed_csv: Path) -> dict[str, tuple[Path, TrainResult]]:
     """One store per task (binary, multiclass, regression) plus the credit-risk default, trained once."""

@@ -26,6 +26,7 @@ NUMERIC_TYPES = frozenset(
     {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 )
 DATATYPES = NUMERIC_TYPES | {"BYTES"}
+MAX_ID_CHARS = 256
 
 
 def _model(name: str) -> Predictor:
@@ -90,6 +91,7 @@ def infer(name: str) -> Response:
     tensors = payload.get("inputs")
     if not isinstance(tensors, list) or not tensors:
         raise malformed("invalid_inputs", "'inputs' must be a non-empty array of tensors")
+    echo_id = _request_id(payload["id"]) if "id" in payload else None
     settings = services().settings
     rows = _rows_from_tensors([_tensor(t, i) for i, t in enumerate(tensors)], predictor, settings.max_rows)
     results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
@@ -99,9 +101,19 @@ def infer(name: str) -> Response:
         "model_version": predictor.version,
         "outputs": _outputs(predictor, results),
     }
-    if "id" in payload:
-        body["id"] = payload["id"]
+    if echo_id is not None:
+        body["id"] = echo_id
     return jsonify(body)
+
+
+def _request_id(value: Any) -> str:
+    """Return the request's `id` to echo: a string of at most `MAX_ID_CHARS` characters, else 400."""
+    # Echoed verbatim, so anything else would let a client make the response as large and deep as its request.
+    if not isinstance(value, str):
+        raise malformed("invalid_id", f"'id' must be a string, got {type(value).__name__}")
+    if len(value) > MAX_ID_CHARS:
+        raise malformed("invalid_id", f"'id' must be at most {MAX_ID_CHARS} characters, got {len(value)}")
+    return value
 
 
 def _tensor(raw: Any, index: int) -> dict[str, Any]:

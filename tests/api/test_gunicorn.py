@@ -263,6 +263,8 @@ def test_reload_follows_latest_and_refuses_a_corrupted_version(
 
     corrupted = "99999999-000000-corrupt"
     shutil.copytree(store / second.name / second.version, store / second.name / corrupted)
+    manifest_file = store / second.name / corrupted / "manifest.json"
+    manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "version": corrupted}))
     model_file = store / second.name / corrupted / "model.json"
     model_file.write_bytes(model_file.read_bytes().replace(b"0", b"1", 1))
     write_latest(store, second.name, corrupted)

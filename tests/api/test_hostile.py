@@ -359,6 +359,10 @@ CASES = [
     case("v2-body-array", INFER, js([{"inputs": []}]), 400, "invalid_body_type"),
     case("v2-body-null", INFER, b"null", 400, "invalid_body_type"),
     case("v2-inputs-missing", INFER, js({"id": "1"}), 400, "invalid_inputs"),
+    # The id is echoed back: only a string, and a bounded one (issue 13 item 11).
+    case("v2-id-object", INFER, infer(*tensors(), id={"a": [1] * 1000}), 400, "invalid_id"),
+    case("v2-id-number", INFER, infer(*tensors(), id=42), 400, "invalid_id"),
+    case("v2-id-too-long", INFER, infer(*tensors(), id="x" * 257), 400, "invalid_id"),
     case("v2-inputs-empty", INFER, infer(), 400, "invalid_inputs"),
     case("v2-inputs-object", INFER, js({"inputs": tensors()[0]}), 400, "invalid_inputs"),
     case("v2-tensor-not-object", INFER, infer("person_age"), 400, "invalid_inputs"),

@@ -307,3 +307,27 @@ def test_importable_as_lambda_dot_handler(credit_store: tuple[Path, TrainResult]
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=True
     )
     assert done.stdout.strip() == "True"
+
+
+def test_a_failed_model_load_fails_the_init(tmp_path: Path) -> None:
+    """Lambda retries a failed init on the next invocation; an init that "succeeds" unready would 503 for life."""
+    event = make_event("http-v2", "GET", "/ready")
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(HANDLER_PATH.parent)!r})\n"
+        "import handler\n"
+        "print(json.dumps(handler.handler(json.loads(sys.stdin.read()), None)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEPORT_")}
+    env["TREEPORT_MODEL_STORE"] = (tmp_path / "empty-store").as_uri()
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode != 0, done.stdout
+    assert "ModelNotReady" in done.stderr and "no promoted version of model 'credit-risk'" in done.stderr

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from model import bundle as bundle_io
-from model.errors import BundleIntegrityError, NotFound, UserError
+from model.errors import BundleIntegrityError, NotFound, TreeportError, UserError
 from model.pipeline import TrainResult
 from model.predictor import Predictor
 from model.store import FileStore
-from tests.conftest import train_into
+from tests.conftest import rewrite_bundle_file, train_into
 
 
 @pytest.fixture
@@ -91,10 +91,57 @@ def test_unknown_model_and_version(store_copy: tuple[Path, TrainResult]) -> None
         bundle_io.load_bundle(store, "binary", "20000101-000000-deadbeef")
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 200])
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 200, "v1\n"])
 def test_unsafe_names_are_refused(store_copy: tuple[Path, TrainResult], bad: str) -> None:
     with pytest.raises(UserError, match="invalid"):
         bundle_io.load_bundle(FileStore(store_copy[0]), "binary", bad)
+
+
+def test_a_manifest_naming_another_version_is_refused(store_copy: tuple[Path, TrainResult]) -> None:
+    store, result = store_copy
+    # A copied version folder verifies file by file, but it is not the version asked for: a reload that
+    # accepted it would see a version other than LATEST's and load it again on every poll.
+    copied = "20990101-000000-copied00"
+    shutil.copytree(store / "binary" / result.version, store / "binary" / copied)
+    with pytest.raises(BundleIntegrityError, match=f"names version {result.version!r}, not {copied!r}"):
+        bundle_io.load_bundle(FileStore(store), "binary", copied)
+    (store / "binary" / "LATEST").write_text(copied + "\n")
+    with pytest.raises(BundleIntegrityError, match="names version"):
+        Predictor.load(store.as_uri(), "binary")
+
+
+def test_a_manifest_naming_another_model_is_refused(store_copy: tuple[Path, TrainResult]) -> None:
+    store, _ = store_copy
+    shutil.copytree(store / "binary", store / "other")
+    with pytest.raises(BundleIntegrityError, match="names model 'binary', not 'other'"):
+        bundle_io.load_bundle(FileStore(store), "other")
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("preprocessor.json", b"{}"),
+        ("preprocessor.json", b"[1, 2]"),
+        ("preprocessor.json", b"{not json"),
+        ("model.json", b"{}"),
+        ("model.json", b"\xff\xfe"),
+    ],
+    ids=[
+        "preprocessor-empty-object",
+        "preprocessor-array",
+        "preprocessor-not-json",
+        "model-empty-object",
+        "model-binary",
+    ],
+)
+def test_verified_but_malformed_json_is_a_bundle_error(
+    store_copy: tuple[Path, TrainResult], filename: str, data: bytes
+) -> None:
+    store, result = store_copy
+    rewrite_bundle_file(store / "binary" / result.version, filename, data)
+    # Either the parser's own error naming the file, or BundleIntegrityError for a parser's bare exception.
+    with pytest.raises(TreeportError, match=filename):
+        Predictor.load(store.as_uri(), "binary")
 
 
 class FailingStore(FileStore):
