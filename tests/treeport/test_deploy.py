@@ -210,7 +210,8 @@ def render_eks_overlay(tmp_path: Path) -> Path:
         ]
     )
     render_dir = tmp_path / "terraform" / "stacks" / "eks" / deploy.K8S_RENDER_DIR
-    assert f"kubectl --kubeconfig {render_dir / 'kubeconfig'} apply -k {render_dir}" in printed.splitlines()
+    manifest = render_dir / deploy.MANIFEST_FILE
+    assert f"kubectl --kubeconfig {render_dir / 'kubeconfig'} apply -f {manifest}" in printed.splitlines()
     return render_dir
 
 

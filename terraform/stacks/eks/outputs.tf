@@ -57,3 +57,23 @@ output "region" {
   description = "Region of the cluster."
   value       = var.region
 }
+
+output "load_balancer_scheme" {
+  description = "Scheme of the Service's NLB (internal or internet-facing)."
+  value       = var.load_balancer_scheme
+}
+
+output "load_balancer_certificate_arn" {
+  description = "ACM certificate of the NLB's TLS listener, if any."
+  value       = var.load_balancer_certificate_arn
+}
+
+output "load_balancer_source_ranges" {
+  description = "Client address ranges the NLB admits (empty: any)."
+  value       = var.load_balancer_source_ranges
+}
+
+output "api_key_digests" {
+  description = "SHA-256 digests of the accepted API keys (the treeport-api-keys Secret)."
+  value       = var.api_key_digests
+}

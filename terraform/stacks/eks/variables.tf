@@ -197,3 +197,47 @@ variable "aws_endpoint_url" {
     error_message = "aws_endpoint_url must be an http:// or https:// URL."
   }
 }
+
+variable "load_balancer_scheme" {
+  type        = string
+  description = "Who reaches the Service's NLB: internal (the VPC and what is peered with it) or internet-facing, which `treeport deploy eks` renders only with load_balancer_certificate_arn and api_key_digests set."
+  default     = "internal"
+
+  validation {
+    condition     = contains(["internal", "internet-facing"], var.load_balancer_scheme)
+    error_message = "load_balancer_scheme must be internal or internet-facing."
+  }
+}
+
+variable "load_balancer_certificate_arn" {
+  type        = string
+  description = "ACM certificate for TLS on the NLB (port 443, ELBSecurityPolicy-TLS13-1-2-2021-06); null serves plain HTTP on port 80, which only an internal NLB may do."
+  default     = null
+
+  validation {
+    condition     = var.load_balancer_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.load_balancer_certificate_arn))
+    error_message = "load_balancer_certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "load_balancer_source_ranges" {
+  type        = list(string)
+  description = "Client address ranges the NLB admits (the Service's loadBalancerSourceRanges); empty admits any address that can reach it."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.load_balancer_source_ranges : can(cidrnetmask(c))])
+    error_message = "load_balancer_source_ranges must be IPv4 CIDR blocks."
+  }
+}
+
+variable "api_key_digests" {
+  type        = list(string)
+  description = "SHA-256 hex digests (not the keys) of the API keys the pods accept, put in the treeport-api-keys Secret; empty means no authentication, which only an internal NLB may have."
+  default     = []
+
+  validation {
+    condition     = alltrue([for d in var.api_key_digests : can(regex("^[0-9a-f]{64}$", d))])
+    error_message = "api_key_digests must be lowercase SHA-256 hex digests (64 characters each)."
+  }
+}
