@@ -101,8 +101,13 @@ bench: setup
 # Terraform (terraform/): `make tf-fmt` rewrites the formatting (`lint` checks it). The tests in tests/terraform run
 # fmt, init + validate of every stack, `terraform test` of every module, checkov (from .venv-checkov, hence the
 # extra prerequisite of `test`) and apply/destroy against moto_server.
-.PHONY: tf-fmt
+.PHONY: tf-fmt tf-docs
 tf-fmt:
 	terraform fmt -recursive terraform
+
+# The generated (terraform-docs style) part of every module's and stack's README.md; tests/terraform/test_docs.py
+# fails when one is out of date.
+tf-docs: setup
+	$(BIN)/python -m tests.terraform.tfdocs --write
 
 test: $(CHECKOV_STAMP)

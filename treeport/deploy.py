@@ -40,6 +40,7 @@ VARS_FILE = "treeport.auto.tfvars.json"
 RELEASES_FILE = "treeport.releases.json"
 KEPT_RELEASES = 20
 K8S_RENDER_DIR = ".treeport-k8s"
+LOCK_FILE = ".terraform.lock.hcl"  # committed beside each stack: the provider version and its checksums
 # The base, not the example overlay: the example carries placeholder values (an ACM certificate) meant to be replaced.
 DEFAULT_OVERLAY = Path("k8s") / "base"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -228,14 +229,15 @@ def prepare_stack(terraform_dir: Path, target: str, state_dir: str | None) -> St
         workdir.mkdir(parents=True, exist_ok=True)
         for old in workdir.glob("*.tf"):
             old.unlink()
-        for path in source.glob("*.tf"):
+        # The stack's links to terraform/shared/ become plain files there; the lock file pins the provider.
+        for path in [*source.glob("*.tf"), *source.glob(LOCK_FILE)]:
             shutil.copy2(path, workdir / path.name)
     return Stack(target=target, source=source, workdir=workdir, variables=declared_variables(source))
 
 
 def _not_configuration(directory: str, names: list[str]) -> list[str]:
     """Return the entries of a module folder that are not configuration (plugins, state, rendered files)."""
-    skipped = (".terraform", ".terraform.lock.hcl", K8S_RENDER_DIR, PLAN_FILE, VARS_FILE, RELEASES_FILE)
+    skipped = (".terraform", LOCK_FILE, K8S_RENDER_DIR, PLAN_FILE, VARS_FILE, RELEASES_FILE)
     return [n for n in names if n in skipped or ".tfstate" in n]
 
 

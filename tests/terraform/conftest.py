@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
 STACKS = ("serverless", "sagemaker", "eks")
-MODULES = ("storage", "serverless", "sagemaker", "eks")
+MODULES = ("store_access", "storage", "serverless", "sagemaker", "eks")
 PROVIDER = Path("registry.terraform.io") / "hashicorp" / "aws"
 # Where machine images put a filesystem mirror of hashicorp/aws; TREEPORT_TF_PLUGINS names another.
 MIRROR_GLOBS = ("/opt/tf-plugins", "/*/tf-plugins", "/*/*/tf-plugins", "~/.terraform.d/plugins")
@@ -33,12 +33,13 @@ def run_terraform(
 
 
 def copy_configuration(destination: Path) -> Path:
-    """Copy terraform/ (configuration only: no .terraform/, state or lock files) under `destination`; return it."""
+    """Copy terraform/ (configuration and the committed lock files; no .terraform/ or state) under `destination`,
+    the links to terraform/shared/ copied as files as `treeport deploy --state-dir` does; return it."""
     target = destination / "terraform"
     shutil.copytree(
         TERRAFORM_DIR,
         target,
-        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.tfplan", ".treeport-k8s"),
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan", ".treeport-k8s"),
     )
     return target
 
@@ -93,8 +94,6 @@ def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         {
             "TF_CLI_CONFIG_FILE": str(config),
             "TF_PLUGIN_CACHE_DIR": str(cache),
-            # No lock file is kept in the copies: let init link from the cache anyway (the mirror is trusted).
-            "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true",
             "TF_IN_AUTOMATION": "1",
             "CHECKPOINT_DISABLE": "1",
         }

@@ -21,9 +21,10 @@ def init_and_run(
     folders: list[Path], command: list[str], env: dict[str, str]
 ) -> dict[Path, list[subprocess.CompletedProcess[str]]]:
     """Run `terraform init` in each folder, one at a time (the shared plugin cache is not safe for concurrent
-    installs), then `command` in all of them side by side; return both finished processes per folder (only
-    init's when it failed)."""
-    done = {f: [run_terraform(["init", "-backend=false", "-input=false", "-no-color"], f, env)] for f in folders}
+    installs) and held to the committed lock file (it fails if the lock would have to change), then `command` in
+    all of them side by side; return both finished processes per folder (only init's when it failed)."""
+    init = ["init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly"]
+    done = {f: [run_terraform(init, f, env)] for f in folders}
     ready = [f for f in folders if done[f][0].returncode == 0]
     with ThreadPoolExecutor(max_workers=max(1, len(ready))) as pool:
         for folder, result in zip(ready, pool.map(lambda f: run_terraform(command, f, env), ready), strict=True):

@@ -163,10 +163,24 @@ def test_state_dir_holds_a_fresh_copy_of_the_configuration(tmp_path: Path) -> No
     assert sorted(p.name for p in stack.workdir.glob("*.tf")) == [
         "main.tf",
         "outputs.tf",
+        "shared_model_variables.tf",
+        "shared_stack_provider.tf",
+        "shared_stack_storage.tf",
+        "shared_stack_variables.tf",
         "variables.tf",
         "versions.tf",
     ]
+    # The links to terraform/shared/ arrive as files (the copy stands alone), with the committed lock file.
+    shared = stack.workdir / "shared_stack_provider.tf"
+    assert not shared.is_symlink()
+    assert shared.read_text(encoding="utf-8") == (REPO / "terraform" / "shared" / "stack_provider.tf").read_text(
+        encoding="utf-8"
+    )
+    assert (stack.workdir / ".terraform.lock.hcl").read_text(encoding="utf-8") == (
+        REPO / "terraform" / "stacks" / "sagemaker" / ".terraform.lock.hcl"
+    ).read_text(encoding="utf-8")
     assert (tmp_path / "terraform" / "modules" / "sagemaker" / "main.tf").is_file()
+    assert (tmp_path / "terraform" / "modules" / "store_access" / "main.tf").is_file()
     # State and a stale file: the state stays, the stale configuration goes.
     (stack.workdir / "terraform.tfstate").write_text("{}", encoding="utf-8")
     (stack.workdir / "old.tf").write_text("# removed upstream", encoding="utf-8")

@@ -25,11 +25,6 @@ locals {
   private_cidrs = [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 3, i + 4)]
   nat_count     = var.enable_nat_gateway ? (var.single_nat_gateway ? 1 : var.az_count) : 0
 
-  store_path    = trimprefix(var.model_store_uri, "s3://")
-  store_bucket  = split("/", local.store_path)[0]
-  store_prefix  = trim(join("/", slice(split("/", local.store_path), 1, length(split("/", local.store_path)))), "/")
-  store_objects = local.store_prefix == "" ? "arn:${local.partition}:s3:::${local.store_bucket}/*" : "arn:${local.partition}:s3:::${local.store_bucket}/${local.store_prefix}/*"
-
   oidc_issuer = aws_eks_cluster.this.identity[0].oidc[0].issuer
   oidc_host   = trimprefix(local.oidc_issuer, "https://")
 
@@ -381,6 +376,13 @@ resource "aws_eks_access_policy_association" "admin" {
   }
 }
 
+module "store" {
+  source = "../store_access"
+
+  model_store_uri = var.model_store_uri
+  kms_key_arn     = var.model_kms_key_arn
+}
+
 # --- IRSA: the pods' role -------------------------------------------------------------------------------------------
 
 # AWS trusts the EKS OIDC issuer's certificate authority itself, so no thumbprint is pinned.
@@ -413,32 +415,7 @@ resource "aws_iam_role_policy" "irsa" {
   name = "${var.name}-read-model-store"
   role = aws_iam_role.irsa.id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = concat(
-      [
-        {
-          Sid      = "ReadModelStore"
-          Effect   = "Allow"
-          Action   = ["s3:GetObject"]
-          Resource = local.store_objects
-        },
-        merge(
-          {
-            Sid      = "ListModelStore"
-            Effect   = "Allow"
-            Action   = ["s3:ListBucket"]
-            Resource = "arn:${local.partition}:s3:::${local.store_bucket}"
-          },
-          local.store_prefix == "" ? {} : { Condition = { StringLike = { "s3:prefix" = [local.store_prefix, "${local.store_prefix}/*"] } } },
-        ),
-      ],
-      var.model_kms_key_arn == null ? [] : [{
-        Sid       = "DecryptModelStore"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt"]
-        Resource  = var.model_kms_key_arn
-        Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
-      }],
-    )
+    Version   = "2012-10-17"
+    Statement = module.store.statements
   })
 }

@@ -125,16 +125,6 @@ variable "node_disk_size_gb" {
   }
 }
 
-variable "model_store_uri" {
-  type        = string
-  description = "Model store the pods read (s3://bucket/prefix); the IRSA role may read objects under that prefix only."
-
-  validation {
-    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
-    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
-  }
-}
-
 variable "model_kms_key_arn" {
   type        = string
   description = "KMS key that encrypts the model store's objects; the IRSA role gets kms:Decrypt on it (null: none needed)."
@@ -178,27 +168,4 @@ variable "flow_logs_enabled" {
   type        = bool
   description = "Record the VPC's rejected and accepted traffic in CloudWatch Logs."
   default     = true
-}
-
-variable "log_retention_days" {
-  type        = number
-  description = "Days CloudWatch keeps the control-plane logs and the VPC flow logs."
-  default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
-  }
-}
-
-variable "log_kms_key_arn" {
-  type        = string
-  description = "KMS key for the log groups (its key policy must allow logs.<region>.amazonaws.com); null uses CloudWatch's own encryption."
-  default     = null
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  default     = {}
 }

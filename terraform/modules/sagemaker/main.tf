@@ -12,11 +12,9 @@ locals {
   region     = data.aws_region.current.name
   arn_prefix = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}"
 
-  store_path   = trimprefix(var.model_store_uri, "s3://")
-  store_bucket = split("/", local.store_path)[0]
-  store_prefix = trim(join("/", slice(split("/", local.store_path), 1, length(split("/", local.store_path)))), "/")
-  bucket_arn   = "arn:${local.partition}:s3:::${local.store_bucket}"
-  store_arn    = local.store_prefix == "" ? local.bucket_arn : "${local.bucket_arn}/${local.store_prefix}"
+  # The bucket of the store; the pipeline's data and outputs and the captured data live beside the store in it.
+  store_bucket = module.store.bucket
+  bucket_arn   = module.store.bucket_arn
 
   # Everything else this module reads or writes lives beside the store, under its own prefix of the same bucket.
   data_prefix     = "data/${var.model_name}"
@@ -47,33 +45,10 @@ locals {
     },
   ]
 
-  kms_statements = var.kms_key_arn == null ? [] : [{
-    Sid       = "UseBucketKey"
-    Effect    = "Allow"
-    Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
-    Resource  = var.kms_key_arn
-    Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "sagemaker.${local.region}.amazonaws.com"] } }
-  }]
-
   endpoint_statements = concat(
     local.ecr_pull_statements,
-    local.kms_statements,
+    module.store.statements,
     [
-      {
-        Sid      = "ReadModelStore"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = "${local.store_arn}/*"
-      },
-      merge(
-        {
-          Sid      = "ListModelStore"
-          Effect   = "Allow"
-          Action   = ["s3:ListBucket"]
-          Resource = local.bucket_arn
-        },
-        local.store_prefix == "" ? {} : { Condition = { StringLike = { "s3:prefix" = [local.store_prefix, "${local.store_prefix}/*"] } } },
-      ),
       {
         Sid      = "WriteEndpointLogs"
         Effect   = "Allow"
@@ -107,6 +82,17 @@ locals {
     TREEPORT_MODEL_VERSION = var.model_version
     TREEPORT_BACKEND       = "daal4py"
   }
+}
+
+# The endpoint reads the store; with the bucket's key the endpoint and the pipeline also encrypt what they write
+# beside it (captured data, pipeline outputs), through S3 or SageMaker only.
+module "store" {
+  source = "../store_access"
+
+  model_store_uri  = var.model_store_uri
+  kms_key_arn      = var.kms_key_arn
+  kms_actions      = ["kms:Decrypt", "kms:GenerateDataKey"]
+  kms_via_services = ["s3", "sagemaker"]
 }
 
 # --- the endpoint ---------------------------------------------------------------------------------------------------
@@ -256,7 +242,7 @@ resource "aws_iam_role_policy" "pipeline" {
     Version = "2012-10-17"
     Statement = concat(
       local.ecr_pull_statements,
-      local.kms_statements,
+      module.store.kms_statements,
       [
         {
           # Jobs a pipeline starts are named pipelines-<execution>-<step>-<suffix>.

@@ -18,38 +18,6 @@ variable "image_uri" {
   }
 }
 
-variable "model_store_uri" {
-  type        = string
-  description = "Model store the endpoint reads (s3://bucket/prefix); also the bucket the pipeline reads data from and writes its outputs to, under their own prefixes."
-
-  validation {
-    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
-    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
-  }
-}
-
-variable "model_name" {
-  type        = string
-  description = "Model the endpoint serves (TREEPORT_MODEL_NAME) and the pipeline trains."
-  default     = "credit-risk"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_name))
-    error_message = "model_name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
-  }
-}
-
-variable "model_version" {
-  type        = string
-  description = "Version the endpoint serves (TREEPORT_MODEL_VERSION): a version id, or LATEST."
-  default     = "LATEST"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_version))
-    error_message = "model_version must be LATEST or a version id (letters, digits, '.', '_', '-')."
-  }
-}
-
 variable "model_data_url" {
   type        = string
   description = "Optional model.tar.gz of a training job (e.g. a registered model package's); when set, the endpoint serves the bundle SageMaker unpacks into /opt/ml/model instead of reading the model store."
@@ -232,27 +200,4 @@ variable "model_approval_status" {
     condition     = contains(["PendingManualApproval", "Approved"], var.model_approval_status)
     error_message = "model_approval_status must be PendingManualApproval or Approved."
   }
-}
-
-variable "log_retention_days" {
-  type        = number
-  description = "Days CloudWatch keeps the endpoint's logs."
-  default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
-  }
-}
-
-variable "log_kms_key_arn" {
-  type        = string
-  description = "KMS key for the endpoint's log group (its key policy must allow logs.<region>.amazonaws.com); null uses CloudWatch's own encryption."
-  default     = null
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  default     = {}
 }

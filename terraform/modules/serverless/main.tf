@@ -10,12 +10,6 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
-  store_path   = trimprefix(var.model_store_uri, "s3://")
-  store_bucket = split("/", local.store_path)[0]
-  store_prefix = trim(join("/", slice(split("/", local.store_path), 1, length(split("/", local.store_path)))), "/")
-  # The objects the function may read: everything under the prefix (the whole bucket when there is none).
-  store_objects = local.store_prefix == "" ? "arn:${local.partition}:s3:::${local.store_bucket}/*" : "arn:${local.partition}:s3:::${local.store_bucket}/${local.store_prefix}/*"
-
   endpoint_arn = var.sagemaker_endpoint_name == null ? null : "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
 
   environment = merge(
@@ -38,29 +32,8 @@ locals {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = "${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"
       },
-      {
-        Sid      = "ReadModelStore"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = local.store_objects
-      },
-      merge(
-        {
-          Sid      = "ListModelStore"
-          Effect   = "Allow"
-          Action   = ["s3:ListBucket"]
-          Resource = "arn:${local.partition}:s3:::${local.store_bucket}"
-        },
-        local.store_prefix == "" ? {} : { Condition = { StringLike = { "s3:prefix" = [local.store_prefix, "${local.store_prefix}/*"] } } },
-      ),
     ],
-    var.model_kms_key_arn == null ? [] : [{
-      Sid       = "DecryptModelStore"
-      Effect    = "Allow"
-      Action    = ["kms:Decrypt"]
-      Resource  = var.model_kms_key_arn
-      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
-    }],
+    module.store.statements,
     var.backend != "sagemaker" ? [] : [{
       Sid      = "InvokeOneEndpoint"
       Effect   = "Allow"
@@ -91,6 +64,13 @@ locals {
     integrationStatus  = "$context.integration.status"
     errorMessage       = "$context.error.message"
   })
+}
+
+module "store" {
+  source = "../store_access"
+
+  model_store_uri = var.model_store_uri
+  kms_key_arn     = var.model_kms_key_arn
 }
 
 # --- logs -----------------------------------------------------------------------------------------------------------

@@ -73,42 +73,10 @@ variable "provisioned_concurrency" {
   }
 }
 
-variable "model_store_uri" {
-  type        = string
-  description = "Model store the function reads: s3://bucket/prefix. The role may read objects under that prefix only."
-
-  validation {
-    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$", var.model_store_uri))
-    error_message = "model_store_uri must be s3://bucket or s3://bucket/prefix (no wildcards)."
-  }
-}
-
 variable "model_kms_key_arn" {
   type        = string
   description = "KMS key that encrypts the model store's objects; the role gets kms:Decrypt on it (null: SSE-S3 or none)."
   default     = null
-}
-
-variable "model_name" {
-  type        = string
-  description = "Model to serve (TREEPORT_MODEL_NAME)."
-  default     = "credit-risk"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_name))
-    error_message = "model_name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
-  }
-}
-
-variable "model_version" {
-  type        = string
-  description = "Version to serve (TREEPORT_MODEL_VERSION): a version id, or LATEST to follow the promoted one."
-  default     = "LATEST"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.model_version))
-    error_message = "model_version must be LATEST or a version id (letters, digits, '.', '_', '-')."
-  }
 }
 
 variable "backend" {
@@ -216,31 +184,8 @@ variable "tracing_enabled" {
   default     = true
 }
 
-variable "log_retention_days" {
-  type        = number
-  description = "Days CloudWatch keeps the function's logs and the API's access logs."
-  default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
-  }
-}
-
-variable "log_kms_key_arn" {
-  type        = string
-  description = "KMS key for the log groups (its key policy must allow logs.<region>.amazonaws.com); null uses CloudWatch's own encryption."
-  default     = null
-}
-
 variable "manage_api_gateway_account" {
   type        = bool
   description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for access logs). Turn off if something else manages it."
   default     = true
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  default     = {}
 }

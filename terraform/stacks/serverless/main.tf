@@ -1,23 +1,9 @@
 # Treeport on Lambda behind API Gateway. First apply (no image_uri): the bucket and the ECR repository.
 # Push the Lambda image, publish a model to the store, then apply again with image_uri: the function and the API.
 
-data "aws_caller_identity" "current" {}
-
 locals {
-  create_bucket   = var.model_store_uri == null
-  bucket_name     = "${var.name_prefix}-models-${data.aws_caller_identity.current.account_id}-${var.region}"
-  model_store_uri = coalesce(var.model_store_uri, "s3://${local.bucket_name}/models")
-  model_kms_key   = local.create_bucket ? module.storage.kms_key_arn : var.model_kms_key_arn
-}
-
-module "storage" {
-  source = "../../modules/storage"
-
-  name_prefix      = var.name_prefix
-  create_bucket    = local.create_bucket
-  bucket_name      = local.create_bucket ? local.bucket_name : null
-  ecr_repositories = ["lambda"]
-  force_destroy    = var.force_destroy
+  stack            = "serverless"
+  image_repository = "lambda"
 }
 
 module "serverless" {

@@ -163,7 +163,7 @@ run "the_irsa_role_is_for_one_service_account_and_reads_only_the_model_prefix" {
 
   assert {
     condition = one([
-      for s in jsondecode(aws_iam_role_policy.irsa.policy).Statement : s if s.Sid == "DecryptModelStore"
+      for s in jsondecode(aws_iam_role_policy.irsa.policy).Statement : s if s.Sid == "UseModelStoreKey"
     ]).Resource == var.model_kms_key_arn
     error_message = "kms:Decrypt must be scoped to the model bucket's key."
   }

@@ -247,16 +247,6 @@ run "rejects_an_image_outside_ecr" {
   expect_failures = [var.image_uri]
 }
 
-run "rejects_a_store_that_is_not_s3" {
-  command = plan
-
-  variables {
-    model_store_uri = "file:///models"
-  }
-
-  expect_failures = [var.model_store_uri]
-}
-
 run "rejects_memory_out_of_range" {
   command = plan
 

@@ -1,0 +1,1 @@
+../../shared/module_versions.tf

@@ -1,0 +1,1 @@
+../../shared/model_variables.tf

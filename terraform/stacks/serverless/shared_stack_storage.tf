@@ -1,0 +1,1 @@
+../../shared/stack_storage.tf
