@@ -4,7 +4,9 @@ TARGET is serverless, sagemaker or eks; ACTION is init, plan, apply, destroy, ou
 model store URIs, model version, region and name prefix become Terraform variables; `--endpoint-url` aims the AWS
 provider at a local emulator (moto_server, LocalStack). `apply`, `destroy` and `rollback` show the plan first and go
 ahead only with `--auto-approve` or a typed "yes". Every successful apply records its variables as a release;
-`rollback` applies the one before the last.
+`rollback` applies the one before the last. On serverless, `apply` then moves the Lambda's `live` alias to the new
+version at once, `rollout` through a canary watched by CloudWatch alarms (treeport/rollout.py), and `rollback` moves
+the alias back first.
 
 After `eks apply` the k8s/ overlay is rendered with the IRSA role ARN, the image, the pinned model version and the
 load balancer's exposure, built with kustomize, checked (an internet-facing load balancer needs TLS and an API key),
@@ -30,7 +32,7 @@ from typing import Any, TextIO
 from model.errors import TreeportError, UserError
 
 TARGETS = ("serverless", "sagemaker", "eks")
-ACTIONS = ("init", "plan", "apply", "destroy", "output", "rollback")
+ACTIONS = ("init", "plan", "apply", "destroy", "output", "rollback", "rollout")
 PLAN_FILE = "treeport.tfplan"
 # The variables of the last successful apply; Terraform itself loads *.auto.tfvars.json files, so a plain
 # `terraform plan` in the same folder sees the same values, and a later run without --image-uri does not plan
@@ -136,6 +138,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--show-sensitive", action="store_true", help="with output: include sensitive values such as the API key"
     )
+    parser.add_argument(
+        "--canary",
+        type=float,
+        default=10.0,
+        metavar="PERCENT",
+        help="serverless rollout: share of invocations the new version gets first (default 10)",
+    )
+    parser.add_argument(
+        "--for",
+        dest="canary_for",
+        default="5m",
+        metavar="DURATION",
+        help="serverless rollout: how long the canary runs under the alarms before it gets all traffic (default 5m)",
+    )
+    parser.add_argument(
+        "--alarm",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serverless rollout: a CloudWatch alarm that rolls the canary back when in ALARM (repeatable; the "
+        "stack's rollback_alarm_names are watched too)",
+    )
     return parser
 
 
@@ -143,39 +167,191 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run one deploy action; return the exit code. Raises UserError (exit 2) or TerraformFailed (exit 1)."""
     terraform_dir = find_terraform_dir(args.terraform_dir)
     stack = prepare_stack(terraform_dir, args.target, args.state_dir)
-    rollback = args.action == "rollback"
-    variables = rollback_variables(args, stack, out) if rollback else stack_variables(args, stack)
+    canary = canary_plan(args)
+    if args.action == "rollback":
+        return run_rollback(args, stack, terraform_dir, out)
+    variables = stack_variables(args, stack)
     if args.dry_run:
-        return dry_run(args, stack, variables, terraform_dir, out)
+        return dry_run(args, stack, variables, terraform_dir, out, canary)
     terraform = terraform_binary()
     if args.action == "init":
         init(stack, terraform, out)
     elif args.action == "plan":
         ensure_init(stack, terraform, out)
         plan(stack, terraform, variables, out)
-    elif args.action in ("apply", "destroy", "rollback"):
+    elif args.action == "destroy":
+        apply_stack(args, stack, terraform, variables, out)
+    elif args.action in ("apply", "rollout"):
         ensure_init(stack, terraform, out)
-        changed = plan(stack, terraform, variables, out, destroy=args.action == "destroy", save=True)
-        try:
-            if changed:
-                confirm(args.action, args.auto_approve)
-                apply_plan(stack, terraform, out)
-        finally:
-            (stack.workdir / PLAN_FILE).unlink(missing_ok=True)
-        if args.action != "destroy":
-            remember_variables(stack, variables)
-            if args.action == "rollback":
-                drop_last_release(stack)
-            else:
-                record_release(stack, variables)
-            outputs = terraform_outputs(stack, terraform)
-            print_outputs(outputs, out, show_sensitive=False)
-            if args.target == "eks":
-                deploy_k8s(args, stack, outputs, variables, terraform_dir, out)
+        alarms = canary_alarms(args, output_values(terraform_outputs(stack, terraform))) if canary else []
+        outputs = apply_stack(args, stack, terraform, variables, out)
+        if args.target == "eks":
+            deploy_k8s(args, stack, outputs, variables, terraform_dir, out)
+        elif args.target == "serverless":
+            serve_new_version(args, stack, terraform, outputs, variables, out, canary, alarms)
     else:
         ensure_init(stack, terraform, out)
         print_outputs(terraform_outputs(stack, terraform), out, show_sensitive=args.show_sensitive, as_json=True)
     return 0
+
+
+def apply_stack(
+    args: argparse.Namespace,
+    stack: Stack,
+    terraform: str,
+    variables: dict[str, Any],
+    out: TextIO,
+    restoring: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Plan, confirm and apply (or destroy) the stack; record the release (or, restoring, forget the newest one);
+    print and return the outputs."""
+    ensure_init(stack, terraform, out)
+    destroy = args.action == "destroy"
+    changed = plan(stack, terraform, variables, out, destroy=destroy, save=True)
+    try:
+        if changed:
+            # A restore after a failed canary needs no second yes: it puts back what was approved before.
+            confirm(args.action, args.auto_approve or (restoring and args.action == "rollout"))
+            apply_plan(stack, terraform, out)
+    finally:
+        (stack.workdir / PLAN_FILE).unlink(missing_ok=True)
+    if destroy:
+        return {}
+    remember_variables(stack, variables)
+    if restoring:
+        drop_last_release(stack)
+    else:
+        record_release(stack, variables)
+    outputs = terraform_outputs(stack, terraform)
+    print_outputs(outputs, out, show_sensitive=False)
+    return outputs
+
+
+def run_rollback(args: argparse.Namespace, stack: Stack, terraform_dir: Path, out: TextIO) -> int:
+    """Restore the previous release: on serverless, the live alias first (at once), then the stack's variables."""
+    if given_variables(args, stack):
+        raise UserError("rollback restores the previous release as it was: give no --var or variable flags")
+    if args.target == "serverless":
+        if args.dry_run:
+            print("# first: the live alias back to the version it served before (Lambda UpdateAlias)", file=out)
+        else:
+            terraform = terraform_binary()
+            ensure_init(stack, terraform, out)
+            from treeport import rollout
+
+            outputs = output_values(terraform_outputs(stack, terraform))
+            rollout.rollback(lambda_alias(outputs, remembered_variables(stack)), out)
+        if len(releases(stack)) < 2:
+            print("# no earlier release recorded: the stack's variables stay as they are", file=out)
+            return 0
+    variables = rollback_variables(args, stack, out)
+    if args.dry_run:
+        return dry_run(args, stack, variables, terraform_dir, out, None)
+    terraform = terraform_binary()
+    outputs = apply_stack(args, stack, terraform, variables, out, restoring=True)
+    if args.target == "eks":
+        deploy_k8s(args, stack, outputs, variables, terraform_dir, out)
+    return 0
+
+
+# --- serverless: the live alias -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A rollout's canary: the new version's share of invocations, and for how long the alarms watch it."""
+
+    share: float
+    seconds: float
+
+
+def canary_plan(args: argparse.Namespace) -> Canary | None:
+    """Return the canary of a rollout (checked before anything runs); refuse rollout on targets without one."""
+    if args.action != "rollout":
+        return None
+    if args.target != "serverless":
+        raise UserError(
+            f"rollout is the serverless target's canary (weighted routing on the Lambda alias); {args.target} "
+            "rolls out with apply ("
+            + (
+                "readiness-gated pods, then `rollback` if needed)"
+                if args.target == "eks"
+                else "the endpoint's deployment_config shifts traffic and rolls back on its alarms)"
+            )
+        )
+    from treeport import rollout
+
+    return Canary(share=rollout.check_canary(args.canary), seconds=rollout.parse_duration(args.canary_for))
+
+
+def canary_alarms(args: argparse.Namespace, values: dict[str, Any]) -> list[str]:
+    """Return the alarms a canary watches: every --alarm, and the stack's own (its rollback_alarm_names output)."""
+    alarms = [*args.alarm, *(values.get("rollback_alarm_names") or [])]
+    if not alarms:
+        raise UserError(
+            "rollout watches CloudWatch alarms and none are named: give --alarm NAME (repeatable), or apply a stack "
+            "whose rollback_alarm_names output lists its alarms"
+        )
+    return list(dict.fromkeys(alarms))
+
+
+def aws_client(service: str, variables: dict[str, Any], values: dict[str, Any]) -> Any:
+    """Return a boto3 client in the stack's region (at its aws_endpoint_url, for an emulator)."""
+    import boto3
+
+    region = variables.get("region") or values.get("region") or "us-east-1"
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=variables.get("aws_endpoint_url"))
+
+
+def lambda_alias(values: dict[str, Any], variables: dict[str, Any]) -> Any:
+    """Return the live alias of the stack's function (a treeport.rollout.LambdaAlias)."""
+    from treeport import rollout
+
+    name = values.get("function_name")
+    if not name:
+        raise UserError("the serverless stack has no function yet: apply it with --image-uri first")
+    return rollout.LambdaAlias(aws_client("lambda", variables, values), str(name))
+
+
+def serve_new_version(
+    args: argparse.Namespace,
+    stack: Stack,
+    terraform: str,
+    outputs: dict[str, dict[str, Any]],
+    variables: dict[str, Any],
+    out: TextIO,
+    canary: Canary | None,
+    alarms: list[str],
+) -> None:
+    """Move the live alias to the version the apply published: at once (apply) or through a canary (rollout). A
+    canary whose alarm fires leaves the alias on the old version, restores the previous release's variables and
+    raises RolledBack."""
+    from treeport import rollout
+
+    values = output_values(outputs)
+    if not values.get("function_name"):
+        return
+    alias = lambda_alias(values, variables)
+    newest = alias.newest_version()
+    if canary is None:
+        current = alias.state()
+        if current.version != newest or current.canary:
+            alias.route(newest, previous=current.version)
+            print(
+                f"# all at once: {alias.function_name}:{alias.name} serves version {newest} "
+                f"(previous: {current.version})",
+                file=out,
+            )
+        return
+    cloudwatch = aws_client("cloudwatch", variables, values)
+    try:
+        rollout.rollout(alias, cloudwatch, alarms, newest, canary.share, canary.seconds, out)
+    except rollout.RolledBack:
+        if len(releases(stack)) >= 2:
+            previous = {k: v for k, v in releases(stack)[-2]["variables"].items() if k in stack.variables}
+            print(f"# restoring the previous release's variables: {release_summary(previous)}", file=out)
+            apply_stack(args, stack, terraform, previous, out, restoring=True)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,11 +681,26 @@ def terraform_command_lines(stack: Stack, action: str, variables: dict[str, Any]
     ]
 
 
-def dry_run(args: argparse.Namespace, stack: Stack, variables: dict[str, Any], terraform_dir: Path, out: TextIO) -> int:
+def dry_run(
+    args: argparse.Namespace,
+    stack: Stack,
+    variables: dict[str, Any],
+    terraform_dir: Path,
+    out: TextIO,
+    canary: Canary | None = None,
+) -> int:
     """Print what the action would run; for eks apply, also render the overlay and print the kubectl command."""
     print("# dry run: nothing is changed; these are the commands", file=out)
     for line in terraform_command_lines(stack, args.action, variables, args.auto_approve):
         print(line, file=out)
+    if canary is not None:
+        alarms = ", ".join(args.alarm) or "the stack's rollback_alarm_names"
+        print(
+            f"# then: {canary.share:.0%} of the live alias to the version the apply publishes for "
+            f"{canary.seconds:g} s, watching {alarms}; all of it once they stay quiet, back to the old version alone "
+            "if one fires",
+            file=out,
+        )
     if args.target == "eks" and args.action in ("apply", "rollback"):
         outputs: dict[str, Any] = {}
         binary = shutil.which("terraform")

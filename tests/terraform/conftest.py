@@ -144,3 +144,4 @@ def aws_endpoint() -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=10)  # reap it: a killed server left unwaited is a ResourceWarning (an error here)

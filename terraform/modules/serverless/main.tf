@@ -143,9 +143,16 @@ resource "aws_lambda_function" "this" {
 
 resource "aws_lambda_alias" "live" {
   name             = "live"
-  description      = "The version API Gateway invokes"
+  description      = "The version API Gateway invokes (moved by treeport deploy serverless rollout/rollback)"
   function_name    = aws_lambda_function.this.function_name
   function_version = aws_lambda_function.this.version
+
+  # Created on the first published version; after that `treeport deploy serverless apply|rollout|rollback` moves
+  # it (at once, or through a weighted canary watched by alarms), so a new version is not served the moment it is
+  # published. Terraform state still records where it points (refresh reads it back).
+  lifecycle {
+    ignore_changes = [function_version, routing_config, description]
+  }
 }
 
 resource "aws_lambda_provisioned_concurrency_config" "this" {
