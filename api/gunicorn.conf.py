@@ -6,7 +6,11 @@ Environment:
   TREEPORT_WORKERS  worker processes (default: the CPUs the cgroup allows, `model.hardware.allowed_cpus()`)
   TREEPORT_THREADS  inference threads per worker (default here: allowed CPUs / workers, at least 1, so the
                     workers together do not oversubscribe the CPUs)
+  TREEPORT_METRICS_BIND  host:port where the master serves `/metrics` of all workers, without API keys, for a
+                    Prometheus scrape (the k8s deployment uses 0.0.0.0:9090); unset: no such listener, and
+                    `/metrics` is only on the serving port, behind the keys when `TREEPORT_API_KEYS` is set
 
+Workers are `api.worker.BufferingWorker` (Tornado reads each request whole before the app runs; see there).
 Each worker builds its own app (and loads the model) after the fork: `preload_app` is off, so no
 daal4py/oneDAL state or reload thread is shared across a fork. Prometheus runs in multiprocess mode:
 the master points PROMETHEUS_MULTIPROC_DIR at an empty directory before any worker starts (a fresh
@@ -50,12 +54,14 @@ _cpus = allowed_cpus()
 
 bind = [os.environ.get("TREEPORT_BIND", "").strip() or "0.0.0.0:8080"]
 workers = _positive_int("TREEPORT_WORKERS", _cpus)
-worker_class = "sync"
+# Tornado reads every request whole, slow bodies included, before the app runs (see api/worker.py).
+worker_class = "api.worker.BufferingWorker"
 preload_app = False
 # Set by gunicorn in the master before workers fork, and reset on a HUP reload (unlike os.environ edits).
 raw_env = [] if os.environ.get("TREEPORT_THREADS") else [f"TREEPORT_THREADS={max(1, _cpus // workers)}"]
 
-# A sync worker silent for `timeout` seconds is killed and replaced; a 10,000-row request takes well under one.
+# A worker whose event loop is blocked for `timeout` seconds is killed and replaced; a 10,000-row request takes well
+# under one. Slow clients do not block it: their requests are buffered until complete (api/worker.py).
 timeout = 30
 graceful_timeout = 30
 proc_name = "treeport"
@@ -87,6 +93,36 @@ def on_starting(server: Any) -> None:
         os.environ[MULTIPROC_ENV] = directory
         os.environ[_OWNED_DIR_ENV] = directory
     server.log.info("prometheus multiprocess directory: %s", directory)
+
+
+def _metrics_address() -> tuple[str, int] | None:
+    raw = os.environ.get("TREEPORT_METRICS_BIND", "").strip()
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"TREEPORT_METRICS_BIND must be host:port, got {raw!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 (the pod's metrics port, as TREEPORT_BIND's default)
+
+
+_METRICS_ADDRESS = _metrics_address()
+
+
+def when_ready(server: Any) -> None:
+    """Serve the aggregate of every worker's metrics from the master on `TREEPORT_METRICS_BIND`, if set.
+
+    A port of its own keeps the scrape outside the API keys (a Prometheus scrape annotation cannot send one)
+    and off the serving workers; the master reads the same multiprocess files the workers write.
+    """
+    address = _METRICS_ADDRESS
+    if address is None:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(address[1], addr=address[0], registry=registry)
+    server.log.info("metrics of all workers on http://%s:%d/metrics", *address)
 
 
 def child_exit(server: Any, worker: Any) -> None:
