@@ -152,6 +152,7 @@ class Server:
     connections: int = 0
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     close_after_answer: bool = False
+    hang_up_unanswered: int = 0  # read the next requests in full, then close without answering
 
 
 @pytest.fixture
@@ -168,6 +169,10 @@ def server() -> Iterator[Server]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            if state.hang_up_unanswered:
+                state.hang_up_unanswered -= 1
+                self.close_connection = True
+                return
             status, headers, payload = state.answers.pop(0) if state.answers else (200, {}, b"{}")
             self.send_response(status)
             for name, value in headers.items():
@@ -251,6 +256,19 @@ def test_a_connection_closed_while_idle_is_replaced(server: Server, direct: Call
     assert client.invoke("e", b"2\n") == b"{}"
     assert [r[2] for r in server.requests] == [b"1\n", b"2\n"]
     assert server.connections == 2
+
+
+def test_a_request_the_endpoint_received_is_not_sent_again(
+    server: Server, direct: Callable[..., DirectRuntime]
+) -> None:
+    """The endpoint read the request, then the connection dropped: it may have run the model, so no resend."""
+    client = direct(server.url)
+    assert client.invoke("e", b"1\n") == b"{}"  # the connection is now kept alive
+    server.hang_up_unanswered = 1
+    with pytest.raises(UpstreamError, match="unreachable"):
+        client.invoke("e", b"2\n")
+    assert [r[2] for r in server.requests] == [b"1\n", b"2\n"]
+    assert client.invoke("e", b"3\n") == b"{}"  # and the next call opens a fresh connection
 
 
 @pytest.mark.parametrize(
@@ -349,3 +367,110 @@ def test_https_refuses_an_unknown_certificate(
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     with pytest.raises(UpstreamError, match=r"unreachable \(SSLCertVerificationError\)"):
         direct(url).invoke("e", b"1\n")
+
+
+# ---- credentials that expire: the container credentials endpoint (Lambda SnapStart, ECS, EKS Pod Identity) -----
+
+
+@dataclass
+class CredentialsServer:
+    """The container credentials endpoint on 127.0.0.1: answers the next queued credentials, checks the token."""
+
+    url: str = ""
+    issued: list[dict[str, str]] = field(default_factory=list)
+    fetches: int = 0
+    failing: bool = False
+
+
+@pytest.fixture
+def credentials_server() -> Iterator[CredentialsServer]:
+    state = CredentialsServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.fetches += 1
+            if state.failing or self.headers.get("Authorization") != "pod-token":
+                self.send_response(500 if state.failing else 403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            payload = json.dumps(state.issued[min(state.fetches, len(state.issued)) - 1]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/credentials"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def issued(key: str, expires_at: float) -> dict[str, str]:
+    expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+    return {"AccessKeyId": key, "SecretAccessKey": f"secret-{key}", "Token": f"token-{key}", "Expiration": expiration}
+
+
+def test_credentials_are_refreshed_before_they_expire(server: Server, credentials_server: CredentialsServer) -> None:
+    now = [1_800_000_000.0]
+    credentials_server.issued = [issued("AKIDFIRST", now[0] + 3600), issued("AKIDSECOND", now[0] + 7200)]
+    environ = {
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": credentials_server.url,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "pod-token",
+    }
+    client = DirectRuntime.from_environ(5.0, environ, clock=lambda: now[0])
+    assert client is not None
+    try:
+        client.invoke("e", b"1\n")
+        now[0] += 1800  # half an hour on: the first credentials still have 30 minutes
+        client.invoke("e", b"2\n")
+        now[0] += 1500  # five minutes before they expire: refreshed before this request is signed
+        client.invoke("e", b"3\n")
+    finally:
+        client.close()
+    keys = [h["authorization"].split("Credential=")[1].split("/")[0] for _, h, _ in server.requests]
+    assert keys == ["AKIDFIRST", "AKIDFIRST", "AKIDSECOND"]
+    assert [h["x-amz-security-token"] for _, h, _ in server.requests][-1] == "token-AKIDSECOND"
+    assert credentials_server.fetches == 2
+    path, headers, body = server.requests[-1]
+    assert signature_checks_out(server.url + path, headers, body, secret="secret-AKIDSECOND")
+
+
+def test_expired_credentials_that_cannot_be_refreshed_are_upstream_error(
+    server: Server, credentials_server: CredentialsServer
+) -> None:
+    now = [1_800_000_000.0]
+    credentials_server.issued = [issued("AKIDFIRST", now[0] + 3600)]
+    environ = {
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": credentials_server.url,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "pod-token",
+    }
+    client = DirectRuntime.from_environ(5.0, environ, clock=lambda: now[0])
+    assert client is not None
+    try:
+        client.invoke("e", b"1\n")
+        credentials_server.failing = True
+        now[0] += 2900  # under 12 minutes left: the refresh fails, the old credentials still serve
+        client.invoke("e", b"2\n")
+        now[0] += 800  # expired, and still no new ones
+        with pytest.raises(UpstreamError, match="credentials"):
+            client.invoke("e", b"3\n")
+    finally:
+        client.close()
+    assert [r[2] for r in server.requests] == [b"1\n", b"2\n"]
+
+
+def test_a_credentials_endpoint_off_loopback_over_http_goes_to_botocore() -> None:
+    environ = {"AWS_REGION": "eu-west-1", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://example.com/creds"}
+    assert DirectRuntime.from_environ(5.0, environ) is None
