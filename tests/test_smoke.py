@@ -1,7 +1,7 @@
 """`make smoke` as part of `make test`: the standalone smoke script, run as a subprocess, must pass.
 
 It starts its own moto_server, trains into it, serves with `treeport serve` and calls the Lambda handler
-(see `treeport/smoke.py`); the same script runs inside docker compose against the real containers.
+(see `tests/e2e/smoke.py`); the same script runs inside docker compose against the real containers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_standalone_smoke_script_passes() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update(TREEPORT_API_KEYS="0" * 64, TREEPORT_MODEL_NAME="not-this-one", TREEPORT_MODEL_STORE="s3://nowhere/x")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "treeport.smoke", "--rows", "5000"],
+        [sys.executable, "-m", "tests.e2e.smoke", "--rows", "5000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -37,3 +37,5 @@ def test_standalone_smoke_script_passes() -> None:
     assert proc.returncode == 0, f"smoke failed (exit {proc.returncode}):\n{output}"
     assert "smoke: all " in output
     assert "lambda: POST /predict (same version and probabilities as the API)" in output
+    assert "lambda: POST /predict, alb event (same version and probabilities as the API)" in output
+    assert "lambda: POST /predict, base64 body (same version and probabilities as the API)" in output

@@ -2,17 +2,21 @@
 
 Two ways to run it:
 
-    python -m treeport.smoke
-        Standalone, no Docker (`make smoke`): starts `moto_server` (an S3 API) on a free 127.0.0.1 port,
-        creates a bucket, trains into s3://BUCKET/models with `treeport train`, starts `treeport serve` on a
-        free loopback port, checks the API over HTTP, then builds the Lambda handler from lambda/handler.py
-        (in this process, against the same store) and checks it with API Gateway REST (v1) events.
+    python -m tests.e2e.smoke
+        Standalone, no Docker (`make smoke`, and tests/test_smoke.py in `make test`): starts `moto_server` (an
+        S3 API) on a free 127.0.0.1 port, creates a bucket, trains into s3://BUCKET/models with `treeport train`,
+        starts `treeport serve` on a free loopback port and checks the API over HTTP, then runs lambda/handler.py
+        as Lambda does, under AWS's Runtime Interface Emulator (.venv/bin/aws-lambda-rie, from `make setup`) and
+        the runtime interface client, and checks it through the emulator's invoke URL with the event fixtures of
+        tests/fixtures/events (REST v1, HTTP v2 on `$default` and a named stage, ALB; a base64 body).
         Everything it started is stopped on the way out, failed or not.
 
-    python -m treeport.smoke --api-url http://api:8080 \\
+    python -m tests.e2e.smoke --api-url http://api:8080 \\
         --lambda-url http://lambda:8080/2015-03-31/functions/function/invocations
-        Against servers already running (the docker-compose `smoke` service): the same checks over HTTP;
-        the Lambda is invoked through the runtime interface emulator in the Lambda image.
+        Against servers already running (the docker-compose `smoke` service, which mounts tests/ read-only): the
+        same checks over HTTP; the Lambda is invoked through the emulator in the Lambda image.
+
+It imports only the standard library, `model.data` and tests/events.py, so that it runs in the serving image.
 
 Exit code 0 when every check passed, 1 when any failed (each failure is printed with what was expected
 and what came back), 2 for bad arguments.
@@ -23,9 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import importlib.util
 import json
-import logging
 import math
 import os
 import shutil
@@ -41,10 +43,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from model.data import EXAMPLE_RECORD
+from tests.events import KINDS, make_event
 
 DEFAULT_NAME = "credit-risk"
 DEFAULT_ROWS = 5000
@@ -339,40 +341,6 @@ def _is_sample(line: str, metric: str, labels: dict[str, str]) -> bool:
     return all(f'{key}="{value}"' in label_text for key, value in labels.items())
 
 
-def apigateway_v1_event(method: str, path: str, body: bytes | None, content_type: str | None) -> dict[str, Any]:
-    """Return an API Gateway REST API (v1) proxy event for one request, shaped as AWS documents it."""
-    headers = {"Accept": "application/json", "Host": "smoke.execute-api.us-east-1.amazonaws.com"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    request_id = str(uuid.uuid4())
-    return {
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "smoke",
-            "domainName": headers["Host"],
-            "httpMethod": method,
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "treeport-smoke"},
-            "path": f"/prod{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTimeEpoch": int(time.time() * 1000),
-            "resourcePath": "/{proxy+}",
-            "stage": "prod",
-        },
-        "body": body.decode() if body is not None else None,
-        "isBase64Encoded": False,
-    }
-
-
 LambdaInvoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -413,17 +381,20 @@ def lambda_answer(result: dict[str, Any]) -> Response:
 
 @dataclass
 class LambdaChecks:
-    """The checks against the Lambda handler, through API Gateway v1 events."""
+    """The checks against the Lambda handler, through the event fixtures (every kind of tests/events.py)."""
 
     invoke: LambdaInvoke
     name: str
     report: Report
     api: ApiChecks | None = None
 
-    def call(self, method: str, path: str, payload: Any = None) -> Response:
-        """Invoke the function with one API Gateway request."""
+    def call(
+        self, method: str, path: str, payload: Any = None, kind: str = "rest-v1", base64_body: bool = False
+    ) -> Response:
+        """Invoke the function with one request in the `kind` event format (no Content-Length, as AWS sends it)."""
         body = json.dumps(payload).encode() if payload is not None else None
-        event = apigateway_v1_event(method, path, body, "application/json" if body is not None else None)
+        headers = [("Content-Type", "application/json")] if body is not None else []
+        event = make_event(kind, method, path, body, headers, base64_body=base64_body)
         return lambda_answer(self.invoke(event))
 
     def ready(self) -> str:
@@ -432,10 +403,10 @@ class LambdaChecks:
         expect_status(response, 200, "GET /ready")
         return f"model {response.json()['model']}"
 
-    def predict(self) -> str:
-        """`POST /predict` through API Gateway answers as the API does, from the same model version."""
-        response = self.call("POST", "/predict", {"instances": RECORDS})
-        expect_status(response, 200, "POST /predict")
+    def predict(self, kind: str = "rest-v1", base64_body: bool = False) -> str:
+        """`POST /predict` in the `kind` event format answers as the API does, from the same model version."""
+        response = self.call("POST", "/predict", {"instances": RECORDS}, kind, base64_body)
+        expect_status(response, 200, f"POST /predict ({kind})")
         payload = response.json()
         probabilities = check_predictions(payload, self.name, len(RECORDS), "POST /predict")
         if self.api is not None and self.api.probabilities:
@@ -457,6 +428,9 @@ class LambdaChecks:
         if not self.report.check("lambda: GET /ready", self.ready):
             return False
         self.report.check("lambda: POST /predict", self.predict)
+        for kind in KINDS:
+            self.report.check(f"lambda: POST /predict, {kind} event", lambda kind=kind: self.predict(kind))  # type: ignore[misc]
+        self.report.check("lambda: POST /predict, base64 body", lambda: self.predict("http-v2", base64_body=True))
         self.report.check("lambda: bad request", self.bad_request)
         return len(self.report.failures) == before
 
@@ -538,7 +512,7 @@ def child_environment(endpoint: str) -> dict[str, str]:
         AWS_ENDPOINT_URL_S3=endpoint,
         # The emulator takes any credentials; these are not real keys.
         AWS_ACCESS_KEY_ID="smoke-local",
-        AWS_SECRET_ACCESS_KEY="smoke-local",  # noqa: S106  (a dummy value for the local emulator)
+        AWS_SECRET_ACCESS_KEY="smoke-local",
         AWS_DEFAULT_REGION="us-east-1",
         PYTHONUNBUFFERED="1",
     )
@@ -553,16 +527,32 @@ def find_moto_server() -> str:
     return exe
 
 
-def load_lambda_module(path: Path) -> ModuleType:
-    """Import lambda/handler.py from its file (`lambda` is a keyword, not an importable package name)."""
-    if not path.is_file():
-        raise CheckFailed(f"{path} not found: standalone mode runs from a source checkout (or pass --lambda-handler)")
-    spec = importlib.util.spec_from_file_location("treeport_smoke_lambda_handler", path)
-    if spec is None or spec.loader is None:
-        raise CheckFailed(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def find_rie() -> str:
+    """Return AWS's Runtime Interface Emulator beside this interpreter (`make setup` puts it there), else on PATH."""
+    exe = shutil.which("aws-lambda-rie", path=str(Path(sys.executable).parent)) or shutil.which("aws-lambda-rie")
+    if exe is None:
+        raise CheckFailed("aws-lambda-rie not found: `make setup` takes it from the aws-sam-cli wheel into .venv/bin")
+    return exe
+
+
+def start_rie(
+    task_root: Path, env: dict[str, str], logdir: Path, handler: str = "handler.handler"
+) -> tuple[Started, str]:
+    """Start the emulator running `handler` from `task_root` with awslambdaric; return it and its invoke URL.
+
+    Both of its ports are free loopback ports (the invoke URL's and the runtime API's), so that several can run.
+    """
+    port, api_port = free_port(), free_port()
+    argv = [find_rie(), "--runtime-interface-emulator-address", f"127.0.0.1:{port}"]
+    argv += ["--runtime-api-address", f"127.0.0.1:{api_port}", sys.executable, "-m", "awslambdaric", handler]
+    log = logdir / f"aws-lambda-rie-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, env=env, cwd=task_root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    rie = Started("aws-lambda-rie", process, log, 10)
+    wait_port(rie, port, 30)
+    return rie, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
 
 
 @contextlib.contextmanager
@@ -628,25 +618,18 @@ def standalone(args: argparse.Namespace, report: Report) -> None:
             if not api.run(args.wait, server.dead):
                 print(f"treeport serve log:\n{tail(server.log)}", file=sys.stderr)
 
-            def handler_built() -> str:
-                # The handler reads its settings from this process's environment, as Lambda's init does.
-                for var in [k for k in os.environ if k.startswith(_INHERITED_PREFIXES)]:
-                    del os.environ[var]
-                os.environ.update(TREEPORT_MODEL_STORE=store, TREEPORT_MODEL_NAME=args.name)
-                module = load_lambda_module(args.lambda_handler)
-                handler = module.handler
-                # The app logs each request as a JSON line; in this process they would bury the check lines.
-                logging.getLogger("treeport.access").setLevel(logging.WARNING)
-                context = SimpleNamespace(
-                    function_name="treeport-smoke",
-                    aws_request_id=str(uuid.uuid4()),
-                    get_remaining_time_in_millis=lambda: 30_000,
-                )
-                invokers.append(lambda event: handler(event, context))
-                return f"{args.lambda_handler} (model loaded at import, as in Lambda's init)"
+            def lambda_started() -> str:
+                # The function's settings, as its configuration would give them; the emulator passes its
+                # environment on to the runtime interface client, which imports handler.py (Lambda's init).
+                lambda_env = {k: v for k, v in env.items() if not k.startswith(_INHERITED_PREFIXES)}
+                lambda_env.update(TREEPORT_MODEL_STORE=store, TREEPORT_MODEL_NAME=args.name)
+                rie, url = start_rie(args.lambda_handler.parent, lambda_env, logdir)
+                started.append(rie)
+                invokers.append(invoke_over_http(url, args.wait))
+                return f"{url} ({args.lambda_handler.name} under aws-lambda-rie and awslambdaric)"
 
             invokers: list[LambdaInvoke] = []
-            if report.check("lambda: build the handler against the same store", handler_built):
+            if report.check("lambda: the handler under the runtime interface emulator", lambda_started):
                 LambdaChecks(invokers[0], args.name, report, api).run()
         finally:
             for process in reversed(started):
@@ -666,7 +649,7 @@ def against_running(args: argparse.Namespace, report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the smoke test; return 0 when every check passed, else 1."""
     parser = argparse.ArgumentParser(
-        prog="python -m treeport.smoke",
+        prog="python -m tests.e2e.smoke",
         description="Smoke-test the API and the Lambda handler (standalone unless given URLs).",
     )
     parser.add_argument("--api-url", help="check a running API at this base URL instead of starting one")
@@ -678,8 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lambda-handler",
         type=Path,
-        default=Path(__file__).resolve().parents[1] / "lambda" / "handler.py",
-        help="standalone: the Lambda handler file (default: lambda/handler.py of this checkout)",
+        default=Path(__file__).resolve().parents[2] / "lambda" / "handler.py",
+        help="standalone: the Lambda handler file, run from its folder (default: lambda/handler.py of this checkout)",
     )
     args = parser.parse_args(argv)
     if args.rows < 1 or args.workers < 1 or args.wait <= 0:

@@ -1,8 +1,8 @@
-"""The image's entrypoint (`ENTRYPOINT ["python", "-m", "treeport.container"]`).
+"""The image's entrypoint (`ENTRYPOINT ["python", "-m", "treeport.entrypoints.container"]`).
 
     serve [GUNICORN FLAGS...]   gunicorn with api/gunicorn.conf.py on $TREEPORT_BIND (default 0.0.0.0:8080):
                                 the EKS pod, the docker-compose API, and SageMaker's `docker run IMAGE serve`
-    train                       SageMaker's training contract (`treeport.sagemaker_train`)
+    train                       SageMaker's training contract (`treeport.entrypoints.sagemaker_train`)
     COMMAND [ARGS...]           anything else runs as given, e.g. `treeport train --store s3://...`
 
 No arguments means `serve`. `serve` replaces this process with gunicorn, so gunicorn's master is PID 1 and
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from treeport.sagemaker_train import default_root
+from treeport.entrypoints.sagemaker_train import default_root
 
 
 def serve_environment(environ: Mapping[str, str], sagemaker_root: str | None = None) -> dict[str, str]:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         os.execve(command_line[0], command_line, env)  # noqa: S606  (fixed argv: this interpreter running gunicorn)
     if command == "train":
-        from treeport.sagemaker_train import main as train_main
+        from treeport.entrypoints.sagemaker_train import main as train_main
 
         return train_main(rest)
     if command in ("-h", "--help", "help"):
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.execvp(command, args)  # noqa: S606  (the container's command, as docker or Kubernetes was told)
     except FileNotFoundError:
-        print(f"treeport.container: no such command {command!r}; expected serve, train or a program", file=sys.stderr)
+        print(f"treeport: no such command {command!r}; expected serve, train or a program", file=sys.stderr)
         return 127
     except OSError as exc:
-        print(f"treeport.container: cannot run {command!r}: {exc.strerror}", file=sys.stderr)
+        print(f"treeport: cannot run {command!r}: {exc.strerror}", file=sys.stderr)
         return 126
     return 1  # not reached: execvp replaces the process or raises
 

@@ -5,6 +5,7 @@ SageMaker lays out, under /opt/ml:
     input/data/<channel>/...                 the channel's S3 objects (File or FastFile mode)
     input/config/hyperparameters.json        {"name": "value", ...}: every value a string
     input/config/inputdataconfig.json        the channels and their input modes
+    input/config/resourceconfig.json         the job's instances: `current_host` and `hosts`
     model/                                   what the job leaves here becomes model.tar.gz
     output/failure                           the reason a job failed (its first 1024 characters are shown)
 
@@ -12,6 +13,9 @@ Channels: `train` holds the CSV and/or Parquet file(s) to train on (several are 
 starting with `.` or `_`, like Spark's `_SUCCESS`, are skipped); `schema` (optional) holds one schema YAML.
 Treeport splits train/valid/test itself, so there is no validation channel. Without a `train` channel,
 the hyperparameter `data=synthetic` trains on the bundled synthetic credit-risk set.
+
+A job with several instances trains on the first host listed in resourceconfig.json only (the primary,
+`algo-1`); every other host logs that and exits 0 without writing to /opt/ml/model.
 
 Hyperparameters: `name`, `target`, `positive_class`, `task`, `rows`, `seed`, `threads`, `drop_unlabelled`,
 `data`; `gate_<metric>` sets a quality-gate threshold (e.g. `gate_auc=0.8`); the XGBoost parameters in
@@ -105,6 +109,11 @@ class SageMakerPaths:
     def input_data_config(self) -> Path:
         """The channel descriptions (input mode, content type)."""
         return self.root / "input" / "config" / "inputdataconfig.json"
+
+    @property
+    def resource_config(self) -> Path:
+        """The instances of the job (`current_host`, `hosts`); absent outside SageMaker."""
+        return self.root / "input" / "config" / "resourceconfig.json"
 
     @property
     def model(self) -> Path:
@@ -359,11 +368,45 @@ def write_failure(paths: SageMakerPaths, message: str) -> None:
         print(f"treeport: cannot write {paths.failure}: {exc.strerror}", file=sys.stderr)
 
 
+def primary_host(path: Path) -> tuple[str, str] | None:
+    """Return (this host, the primary host) from resourceconfig.json, or None where there is no such file.
+
+    The primary is the first host SageMaker lists (`algo-1` in practice). Raise `UserError` for a file that does
+    not say both.
+    """
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{path.name} is not valid JSON") from None
+    hosts = config.get("hosts") if isinstance(config, dict) else None
+    current = config.get("current_host") if isinstance(config, dict) else None
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
+        raise UserError(f"{path.name}: hosts must list the job's instances by name")
+    if not isinstance(current, str) or current not in hosts:
+        raise UserError(f"{path.name}: current_host {str(current)[:64]} is not among the hosts {hosts[:8]}")
+    return current, hosts[0]
+
+
 def train(paths: SageMakerPaths) -> int:
     """Run the training job; raise on failure."""
-    from model.pipeline import run_training
+    try:
+        from model.pipeline import run_training
+    except ImportError as exc:
+        # The serving image has no pandas, pyarrow or scikit-learn: training runs in the train target's image.
+        raise UserError(
+            f"this image cannot train ({exc.name} is not installed): use the training image (Dockerfile target train)"
+        ) from None
     from treeport.cli import summary_of_manifest
 
+    hosts = primary_host(paths.resource_config)
+    if hosts is not None and hosts[0] != hosts[1]:
+        # Treeport trains on one instance (--engine dask is its way to scale out). On a job with several, the
+        # primary trains and publishes; the others succeed without writing anything, so the job's model is the
+        # primary's and no instance fails the job.
+        print(f"treeport: {hosts[0]} is not the primary host {hosts[1]}: only the primary trains; nothing to do")
+        return EXIT_OK
     check_input_modes(paths.input_data_config)
     options = parse_hyperparameters(read_hyperparameters(paths.hyperparameters))
     paths.model.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
-"""The image's entrypoint, `python -m treeport.container`: `serve`, `train`, or any other command.
+"""The image's entrypoint, `python -m treeport.entrypoints.container`: `serve`, `train`, or any other command.
 
 No Docker engine runs here, so the image itself is never started; these tests run the entrypoint as the
-image does (`ENTRYPOINT ["python", "-m", "treeport.container"]`), with a SageMaker root in tmp_path.
+image does (`ENTRYPOINT ["python", "-m", "treeport.entrypoints.container"]`), with a SageMaker root in tmp_path.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from model.pipeline import TrainResult
-from treeport.container import main, serve_environment
-from treeport.smoke import RECORDS, CheckFailed, http
+from tests.e2e.smoke import RECORDS, CheckFailed, http
+from treeport.entrypoints.container import main, serve_environment
 
 
 def model_folder(root: Path, *names: str) -> Path:
@@ -73,8 +73,8 @@ def test_train_runs_the_sagemaker_training_contract(tmp_path: Path) -> None:
 
 
 def entrypoint(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m treeport.container ARGS` as the image's ENTRYPOINT does."""
-    argv = [sys.executable, "-m", "treeport.container", *args]
+    """Run `python -m treeport.entrypoints.container ARGS` as the image's ENTRYPOINT does."""
+    argv = [sys.executable, "-m", "treeport.entrypoints.container", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
@@ -108,7 +108,7 @@ def test_serve_answers_sagemakers_ping_and_invocations_from_the_model_folder(
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "treeport.container", "serve"],
+            [sys.executable, "-m", "treeport.entrypoints.container", "serve"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

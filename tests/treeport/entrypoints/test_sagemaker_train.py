@@ -16,7 +16,7 @@ import pytest
 
 from model.data import credit_risk
 from model.predictor import Predictor
-from treeport.sagemaker_train import ROOT_ENV, main
+from treeport.entrypoints.sagemaker_train import ROOT_ENV, main
 
 NAME = "credit-sm"
 FAST = {"num_boost_round": "30", "max_depth": "3", "eta": "0.3"}
@@ -262,3 +262,58 @@ def test_an_unexpected_error_fails_the_job_with_exit_1(
 
     assert failure(root).startswith("internal error: FileExistsError")
     assert "Traceback" in capsys.readouterr().err
+
+
+def resource_config(root: Path, current: str, hosts: list[str]) -> None:
+    """Write input/config/resourceconfig.json as SageMaker does on each instance of a training job."""
+    config = {"current_host": current, "hosts": hosts, "network_interface_name": "eth0"}
+    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("current", "hosts", "trains"),
+    [
+        pytest.param("algo-1", ["algo-1"], True, id="one-instance"),
+        pytest.param("algo-1", ["algo-1", "algo-2", "algo-3"], True, id="primary-of-three"),
+        pytest.param("algo-2", ["algo-1", "algo-2", "algo-3"], False, id="secondary-of-three"),
+        pytest.param("algo-3", ["algo-3", "algo-1"], True, id="primary-is-the-first-listed"),
+    ],
+)
+def test_several_instances_train_only_on_the_first_host(
+    tmp_path: Path,
+    frame: pd.DataFrame,
+    capsys: pytest.CaptureFixture[str],
+    current: str,
+    hosts: list[str],
+    trains: bool,
+) -> None:
+    root = layout(
+        tmp_path / "ml", {"target": "loan_status", "name": NAME, **FAST}, {"train": {"a.csv": csv_bytes(frame)}}
+    )
+    resource_config(root, current, hosts)
+    assert main(["--root", str(root)]) == 0
+    assert failure(root) == ""
+    assert published(root) is trains
+    if not trains:
+        assert not any((root / "model").iterdir()) if (root / "model").exists() else True
+        assert f"{current} is not the primary host {hosts[0]}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("{", "resourceconfig.json is not valid JSON", id="malformed"),
+        pytest.param('{"current_host": "algo-1", "hosts": []}', "hosts must list", id="no-hosts"),
+        pytest.param('{"current_host": "algo-9", "hosts": ["algo-1"]}', "algo-9 is not among", id="stranger"),
+    ],
+)
+def test_a_bad_resource_config_fails_the_job_with_exit_2(
+    tmp_path: Path, frame: pd.DataFrame, text: str, reason: str
+) -> None:
+    root = layout(
+        tmp_path / "ml", {"target": "loan_status", "name": NAME, **FAST}, {"train": {"a.csv": csv_bytes(frame)}}
+    )
+    (root / "input" / "config" / "resourceconfig.json").write_text(text)
+    assert main(["--root", str(root)]) == 2
+    assert reason in failure(root)
+    assert not published(root)
