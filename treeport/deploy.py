@@ -547,10 +547,18 @@ def terraform_binary() -> str:
 # --- running terraform ----------------------------------------------------------------------------------------------
 
 
-def _terraform(stack: Stack, binary: str) -> Any:
-    from python_terraform import Terraform
+def python_terraform() -> Any:
+    """Return the python_terraform module, or refuse as a user error where the deploy extra is not installed."""
+    try:
+        import python_terraform as module
+    except ImportError:
+        # The deploy extra: the images install Treeport without it (python-terraform has no wheel).
+        raise UserError("treeport deploy needs python-terraform: pip install 'treeport[deploy]'") from None
+    return module
 
-    return Terraform(working_dir=str(stack.workdir), terraform_bin_path=binary)
+
+def _terraform(stack: Stack, binary: str) -> Any:
+    return python_terraform().Terraform(working_dir=str(stack.workdir), terraform_bin_path=binary)
 
 
 def _streams(out: TextIO) -> bool:
@@ -560,7 +568,7 @@ def _streams(out: TextIO) -> bool:
 
 def _call(stack: Stack, binary: str, sink: TextIO, command: str, *args: str, **options: Any) -> int:
     """Run one terraform command in the stack; copy its output to `sink`; return its exit code (0/2 are fine)."""
-    from python_terraform import IsFlagged
+    IsFlagged = python_terraform().IsFlagged
 
     options.setdefault("no_color", IsFlagged)
     stream = _streams(sink) and command != "output"
@@ -591,7 +599,7 @@ def plan(
     stack: Stack, binary: str, variables: dict[str, Any], out: TextIO, destroy: bool = False, save: bool = False
 ) -> bool:
     """Run `terraform plan` (of a destroy; saved to a plan file, if asked); return whether it changes anything."""
-    from python_terraform import IsFlagged, IsNotFlagged
+    IsFlagged, IsNotFlagged = python_terraform().IsFlagged, python_terraform().IsNotFlagged
 
     options: dict[str, Any] = {
         "input": False,
@@ -625,7 +633,7 @@ def terraform_outputs(stack: Stack, binary: str) -> dict[str, dict[str, Any]]:
     """Return the stack's outputs as `terraform output -json` gives them: {name: {value, type, sensitive}}."""
     from io import StringIO
 
-    from python_terraform import IsFlagged
+    IsFlagged = python_terraform().IsFlagged
 
     captured = StringIO()
     # python-terraform's output(name) breaks on current Terraform; read every output as JSON instead.

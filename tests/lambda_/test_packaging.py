@@ -1,7 +1,7 @@
 """The Lambda image's recipe: hadolint-clean, and each backend runs with only what its requirement file installs.
 
-No Docker engine runs here, so the image itself is never built in tests. What can break it silently is
-an import its requirement file does not bring in: each backend runs in a fresh process (with an s3://
+The image itself is built and run by `make e2e` (tests/e2e/test_lambda.py); here, without Docker, what can break it
+silently is an import its requirement file does not bring in: each backend runs in a fresh process (with an s3://
 store, as in production) that cannot import any installed distribution outside that file's closure.
 """
 
@@ -39,15 +39,20 @@ def test_hadolint_is_clean() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_dockerfile_installs_the_requirement_files_and_runs_the_handler() -> None:
+def test_dockerfile_installs_the_backend_lock_and_runs_the_handler() -> None:
     text = DOCKERFILE.read_text()
-    assert text.startswith("# syntax=docker/dockerfile:1")
-    assert "FROM public.ecr.aws/lambda/python:3.12\n" in text
-    assert 'requirements-${BACKEND}.txt"' in text and "ARG BACKEND=local" in text
-    assert "pip install --no-cache-dir --no-deps /tmp/treeport" in text
+    assert "ARG BASE_IMAGE=python:3.12-slim-bookworm\n" in text and "FROM ${BASE_IMAGE}\n" in text
+    assert "ARG BACKEND=local" in text
+    assert '--require-hashes --no-deps --only-binary=:all: -r "/tmp/requirements/lambda-${BACKEND}.lock"' in text
+    assert 'ENTRYPOINT ["/lambda-entrypoint.sh"]' in text
     assert text.rstrip().endswith('CMD ["handler.handler"]')
-    for copied in ("api", "model", "lambda/handler.py", "lambda/requirements-local.txt"):
-        assert f"{copied} " in text or f"{copied}\n" in text
+    for copied in (
+        "api /var/task/api",
+        "model /var/task/model",
+        "lambda/handler.py /var/task/",
+        "lambda/entrypoint.sh",
+    ):
+        assert f"COPY {copied}" in text
 
 
 def read_requirements(path: Path) -> list[Requirement]:
