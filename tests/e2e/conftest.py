@@ -56,7 +56,7 @@ def docker_problem() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def docker() -> str:
+def docker_engine() -> str:
     """The docker client, once the engine answers and every image exists; fail (never skip) under make e2e or CI."""
     problem = docker_problem()
     if problem is not None:

@@ -1,4 +1,7 @@
-"""`docker compose up` for real: S3 emulator -> bucket -> trainer -> API + Lambda -> the smoke checks; then down -v.
+"""docker compose for real: S3 emulator -> bucket -> trainer -> API + Lambda -> the smoke checks; then down -v.
+
+`docker compose run --rm smoke` starts what the smoke service depends on, in order and waiting on each condition,
+runs the checks in the foreground and exits with their code (README's command).
 
 The images come from `make images` (compose is told not to build); the published ports are free loopback ports,
 so that the run does not collide with anything else on the machine.
@@ -28,7 +31,7 @@ def compose_binary() -> str:
     return str(path)
 
 
-def test_compose_up_runs_the_smoke_checks_to_the_end(docker: str) -> None:
+def test_compose_runs_the_smoke_checks_to_the_end(docker_engine: str) -> None:
     project = f"treeport-e2e-{os.getpid()}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TREEPORT_", "AWS_"))},
@@ -41,7 +44,7 @@ def test_compose_up_runs_the_smoke_checks_to_the_end(docker: str) -> None:
     started = time.perf_counter()
     try:
         up = subprocess.run(
-            [*base, "up", "--no-build", "--pull", "never", "--exit-code-from", "smoke", "--abort-on-container-failure"],
+            [*base, "run", "--rm", "--pull", "never", "smoke"],
             env=env,
             capture_output=True,
             text=True,
@@ -54,7 +57,7 @@ def test_compose_up_runs_the_smoke_checks_to_the_end(docker: str) -> None:
             [*base, "down", "-v", "--remove-orphans"], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT
         )
     output = up.stdout + up.stderr
-    print(f"\ndocker compose up (to the smoke service's exit): {seconds:.1f} s")
+    print(f"\ndocker compose run --rm smoke (S3 up to the smoke checks' exit): {seconds:.1f} s")
     assert up.returncode == 0, output[-6000:]
     assert "smoke: all " in output and "checks passed" in output, output[-4000:]
     assert "lambda: POST /predict, alb event (same version and probabilities as the API)" in output

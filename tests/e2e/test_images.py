@@ -6,6 +6,8 @@ import json
 import re
 
 import pytest
+from packaging.markers import Marker, default_environment
+from packaging.utils import canonicalize_name
 
 from tests.e2e.conftest import IMAGES, ROOT
 from tests.e2e.runtime import docker
@@ -34,21 +36,26 @@ print(json.dumps({"python": "%d.%d" % sys.version_info[:2],
 
 
 def locked(lock: str, python: str) -> dict[str, str]:
-    """Return {name: version} the lock pins for `python` (markers of the form python_full_version < / >= 'X.Y')."""
+    """Return {name: version} the lock pins for a Linux x86-64 CPython `python` ("3.11"), markers evaluated."""
+    environment = {
+        **default_environment(),
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
     out: dict[str, str] = {}
     for line in (ROOT / "requirements" / lock).read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^ ;\\]+)\s*(?:;\s*(.*?))?\s*\\?$", line)
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^ ;\\]+)\s*(?:;\s*([^\\]*?))?\s*\\?$", line)
         if not match:
             continue
         name, version, marker = match.groups()
-        if marker:
-            cond = re.fullmatch(r"python_full_version (<|>=) '(\d+)\.(\d+)(?:\.\d+)?'", marker.strip())
-            assert cond, f"unexpected marker in {lock}: {marker}"
-            have = tuple(int(x) for x in python.split("."))
-            bound = (int(cond.group(2)), int(cond.group(3)))
-            if (have < bound) != (cond.group(1) == "<"):
-                continue
-        out[name.lower().replace("_", "-")] = version
+        if marker and not Marker(marker).evaluate(environment):
+            continue
+        out[canonicalize_name(name)] = version
     return out
 
 
@@ -60,11 +67,11 @@ def probe(image: str, python: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("kind", list(IMAGES))
-def test_image_holds_exactly_its_lock(docker: str, kind: str) -> None:
+def test_image_holds_exactly_its_lock(docker_engine: str, kind: str) -> None:
     image = IMAGES[kind]
     size = int(docker_size(image))
     found = probe(image, PYTHON.get(kind, "/opt/venv/bin/python"))
-    dists = {k.replace("_", "-"): v for k, v in found["dists"].items()}  # type: ignore[union-attr]
+    dists = {canonicalize_name(k): v for k, v in found["dists"].items()}  # type: ignore[union-attr]
     expected = locked(LOCKS[kind], str(found["python"]))
     print(
         f"\n{image}: image {size / 1e6:.0f} MB, site-packages {int(found['site']) / 1e6:.0f} MB,"  # type: ignore[call-overload]

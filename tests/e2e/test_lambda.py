@@ -60,7 +60,7 @@ def report(name: str, backend: str) -> None:
 
 
 def test_local_backend_answers_every_event_kind_offline(
-    docker: str, credit_bundle: tuple[Path, TrainResult], containers: list[str]
+    docker_engine: str, credit_bundle: tuple[Path, TrainResult], containers: list[str]
 ) -> None:
     name = f"treeport-e2e-lambda-local-{time.monotonic_ns()}"
     containers.append(name)
@@ -82,7 +82,7 @@ def test_local_backend_answers_every_event_kind_offline(
 
 
 def test_sagemaker_backend_starts_and_validates_at_the_edge(
-    docker: str, credit_bundle: tuple[Path, TrainResult], containers: list[str]
+    docker_engine: str, credit_bundle: tuple[Path, TrainResult], containers: list[str]
 ) -> None:
     name = f"treeport-e2e-lambda-proxy-{time.monotonic_ns()}"
     containers.append(name)

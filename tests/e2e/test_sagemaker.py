@@ -60,7 +60,7 @@ def sagemaker_root(base: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained_model(docker: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_model(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train in the training image as SageMaker would; return model.tar.gz of /opt/ml/model."""
     root = sagemaker_root(tmp_path_factory.mktemp("sagemaker"))
     code, output, seconds = run_train(IMAGES["train"], root)
@@ -82,7 +82,7 @@ def test_train_writes_the_bundle_as_the_image_user(trained_model: Path) -> None:
     assert any(n.endswith("/manifest.json") for n in names)
 
 
-def test_the_serving_image_refuses_to_train_with_a_reason(docker: str, tmp_path: Path) -> None:
+def test_the_serving_image_refuses_to_train_with_a_reason(docker_engine: str, tmp_path: Path) -> None:
     root = sagemaker_root(tmp_path / "ml")
     code, output, _ = run_train(IMAGES["serve"], root)
     assert code == 2, output[-2000:]
@@ -91,7 +91,7 @@ def test_the_serving_image_refuses_to_train_with_a_reason(docker: str, tmp_path:
 
 
 def test_serve_answers_ping_and_invocations_from_model_tar_gz(
-    docker: str, trained_model: Path, tmp_path: Path, containers: list[str]
+    docker_engine: str, trained_model: Path, tmp_path: Path, containers: list[str]
 ) -> None:
     model_dir = tmp_path / "model"
     model_dir.mkdir()

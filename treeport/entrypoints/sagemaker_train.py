@@ -32,6 +32,7 @@ written to output/failure. The root is /opt/ml unless `--root` or `$TREEPORT_SAG
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -53,6 +54,8 @@ DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 SCHEMA_SUFFIXES = (".yaml", ".yml")
 SYNTHETIC = "synthetic"
 GATE_PREFIX = "gate_"
+# What training imports beyond serving (the serving image lacks them).
+TRAINING_LIBRARIES = ("pandas", "pyarrow", "sklearn")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -391,13 +394,14 @@ def primary_host(path: Path) -> tuple[str, str] | None:
 
 def train(paths: SageMakerPaths) -> int:
     """Run the training job; raise on failure."""
-    try:
-        from model.pipeline import run_training
-    except ImportError as exc:
-        # The serving image has no pandas, pyarrow or scikit-learn: training runs in the train target's image.
+    # The serving image has no pandas, pyarrow or scikit-learn: training runs in the train target's image.
+    missing = [name for name in TRAINING_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
         raise UserError(
-            f"this image cannot train ({exc.name} is not installed): use the training image (Dockerfile target train)"
-        ) from None
+            f"this image cannot train ({', '.join(missing)} not installed): "
+            "use the training image (Dockerfile target train)"
+        )
+    from model.pipeline import run_training
     from treeport.cli import summary_of_manifest
 
     hosts = primary_host(paths.resource_config)
