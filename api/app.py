@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
-from api.auth import OPEN_ENDPOINTS, check_api_key
+from api.dataplane import DataPlane
 from api.errors import register_error_handlers
 from api.fastjson import FastJSONProvider
 from api.fastpath import STARTED, FastPredict
 from api.metrics import Metrics
 from api.observe import RequestObserver, request_id
-from api.routes import health, predict, sagemaker, v2
+from api.openapi import openapi_document
+from api.routes.table import OPEN_ENDPOINTS, ROUTES
 from api.services import EXTENSION, Services
 from api.settings import Settings
 from api.state import ModelState
@@ -24,12 +25,20 @@ if TYPE_CHECKING:
     from model.predictor import Predictor
 
 
-def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    predictor: Predictor | None = None,
+    *,
+    load_model: bool = True,
+    fast_path: bool = True,
+) -> Flask:
     """Build the app: read settings (from the environment unless given), load the model once, wire routes.
 
     A model that fails to load leaves the app up and answering 503 on model routes (and on `/ready`),
     so orchestrators see "not ready" instead of a crash loop, and retries the load in the background with
     capped backoff (`load_retry_max_seconds`) until it succeeds.
+    `predictor` serves that model instead of loading one; `load_model=False` starts with none and never loads
+    one (the not-ready state); `fast_path=False` leaves every request to Flask (see `api.fastpath`).
     """
     settings = settings or Settings.from_env()
     _configure_logging()
@@ -45,23 +54,29 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     state = ModelState(settings, on_change=lambda p: metrics.set_model(p.name, p.version, p.backend_name))
     if predictor is not None:
         state.set(predictor)
-    elif settings.load_model:
+    elif load_model:
         state.load()
-    app.extensions[EXTENSION] = Services(settings=settings, state=state, metrics=metrics)
+    plane = DataPlane(settings, state)
+
+    def openapi() -> dict[str, Any]:
+        return openapi_document(state.predictor.schema if state.ready else None)
+
+    services = Services(settings=settings, state=state, metrics=metrics, dataplane=plane, openapi=openapi)
+    app.extensions[EXTENSION] = services
 
     register_error_handlers(app)
-    for blueprint in (predict.bp, health.bp, sagemaker.bp, v2.bp):
-        app.register_blueprint(blueprint)
+    for route in ROUTES:
+        app.add_url_rule(route.rule, route.operation_id, route.view, methods=[route.method])
 
     observer = RequestObserver(metrics)
 
-    if settings.api_keys:
+    if plane.secured:
 
         @app.before_request
         def _authenticate() -> None:
             req = request._get_current_object()  # type: ignore[attr-defined]
             if req.endpoint not in OPEN_ENDPOINTS:
-                check_api_key(req, settings.api_keys)
+                plane.authenticate(req.headers.get)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -77,7 +92,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     # `POST /predict` is answered without Flask's request machinery when nothing about it needs Flask (see
     # api.fastpath); the clock starts before either, in a plain WSGI wrapper rather than a before_request hook.
-    inner = FastPredict(app.wsgi_app, app.extensions[EXTENSION], observer, app.json)
+    inner = FastPredict(app.wsgi_app, plane, observer, app.json) if fast_path else app.wsgi_app
 
     def timed_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
         environ[STARTED] = time.perf_counter()
@@ -85,7 +100,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     app.wsgi_app = timed_wsgi  # type: ignore[method-assign]
 
-    if predictor is not None or settings.load_model:
+    if predictor is not None or load_model:
         state.start_background()
     return app
 

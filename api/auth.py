@@ -1,17 +1,13 @@
-"""API keys: SHA-256 digests in settings, presented as `x-api-key` or `Authorization: Bearer`."""
+"""API keys: SHA-256 digests in settings, presented as `x-api-key` or `Authorization: Bearer`.
+
+Which routes need one is the route table's `auth` (`api.routes.table`); the check is `DataPlane.authenticate`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from collections.abc import Callable
-
-from flask import Request
-
-from api.errors import ApiError
-
-# Probes must work without a key: liveness, readiness, SageMaker's ping, and V2 health.
-OPEN_ENDPOINTS = frozenset({"health.health", "health.ready", "sagemaker.ping", "v2.live", "v2.ready"})
 
 
 def presented_key(header: Callable[[str], str | None]) -> str | None:
@@ -33,12 +29,3 @@ def key_matches(key: str, digests: tuple[str, ...]) -> bool:
     for accepted in digests:
         matched |= hmac.compare_digest(digest, accepted)
     return matched
-
-
-def check_api_key(request: Request, digests: tuple[str, ...]) -> None:
-    """Raise 401 unless the request presents a key whose SHA-256 is in `digests` (constant-time compare)."""
-    key = presented_key(request.headers.get)
-    if key is None:
-        raise ApiError(401, "unauthorized", "missing API key: send x-api-key or Authorization: Bearer")
-    if not key_matches(key, digests):
-        raise ApiError(401, "unauthorized", "invalid API key")

@@ -1,7 +1,9 @@
 """HTTP errors and the one handler table that turns every error into the JSON body of DESIGN.md.
 
-`{"error": {"code": "...", "message": "...", "details": [...]}}`, always. A client never sees a
-traceback or the text of an internal exception.
+`{"error": {"code": "...", "message": "...", "details": [...]}}`, except on the Open Inference Protocol's
+routes (under `/v2`), whose clients expect the protocol's error object `{"error": "<message>"}`: there the
+message is `error`, with the same `code` and `details` beside it. A client never sees a traceback or the text
+of an internal exception.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from model.errors import TreeportError
 
 log = logging.getLogger("treeport.api")
+
+OIP_PREFIX = "/v2"
+"""Requests under this path prefix speak the Open Inference Protocol, and get its error shape."""
 
 
 class ApiError(TreeportError):
@@ -48,13 +53,6 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
-    """Return the JSON error body with `status`."""
-    response = jsonify(error_body(code, message, details))
-    response.status_code = status
-    return response
-
-
 def answer_error(exc: Exception) -> tuple[int, dict[str, Any]]:
     """Return the status and JSON body for an error raised while answering, logged as the server logs it.
 
@@ -69,12 +67,26 @@ def answer_error(exc: Exception) -> tuple[int, dict[str, Any]]:
     return 500, error_body("internal_error", "internal server error")
 
 
+def oip_error_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Return the Open Inference Protocol's error object for Treeport's error document `body`."""
+    error = body["error"]
+    return {"error": error["message"], "code": error["code"], "details": error["details"]}
+
+
+def _for_route(body: dict[str, Any]) -> dict[str, Any]:
+    """Return `body` in the shape of the current request's protocol."""
+    path = request.path
+    if path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/"):
+        return oip_error_body(body)
+    return body
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers: Treeport errors, Werkzeug HTTP errors, and everything else as an opaque 500."""
 
     def _answer(exc: Exception) -> Response:
         status, body = answer_error(exc)
-        response = jsonify(body)
+        response = jsonify(_for_route(body))
         response.status_code = status
         return response
 
@@ -89,7 +101,8 @@ def register_error_handlers(app: Flask) -> None:
             405: "method not allowed on this route",
             413: f"request body larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
         }.get(status, exc.description or exc.name)
-        response = error_response(status, code, message)
+        response = jsonify(_for_route(error_body(code, message)))
+        response.status_code = status
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)

@@ -18,7 +18,11 @@ error handlers exactly as before. Once the prediction runs, its outcome is answe
 validation error, or the SageMaker endpoint's 502/504), in the same JSON as Flask's error handler writes, so
 that an endpoint is never called twice for one request. The answers are byte-for-byte those of the Flask route,
 with the same headers, metrics and access-log line (`tests/api/test_fastpath.py` sends the same requests both
-ways and compares).
+ways and compares, against an app built with `create_app(..., fast_path=False)`).
+
+What is decided here is only what is specific to plain WSGI: which requests to take, and reading the body and
+writing the answer. The key check, the size and row limits, the predict call and its response document are the
+data plane's (`api.dataplane`), the same calls Flask's `/predict` route makes.
 """
 
 from __future__ import annotations
@@ -31,16 +35,14 @@ from typing import Any, cast
 from flask import Response
 from werkzeug.http import HTTP_STATUS_CODES
 
-from api.auth import key_matches, presented_key
+from api.dataplane import DataPlane
 from api.errors import ApiError, answer_error
 from api.fastjson import UNPARSED, FastJSONProvider, try_loads
-from api.inputs import instances_of
+from api.inputs import JSON_TYPES
 from api.observe import RequestObserver, request_id
-from api.routes.predict import model_ref
-from api.services import Services
+from api.routes.table import route
 
-PATH = "/predict"
-ROUTE = "/predict"  # the Flask rule, as metrics and the access log name it
+ROUTE = route("POST", "/predict").rule  # the Flask rule, as metrics and the access log name it
 STARTED = "treeport.started"  # the environ key holding the request's start time (set by the outermost wrapper)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -48,28 +50,25 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class FastPredict:
     """WSGI middleware: the plain `POST /predict` answered here, everything else by `flask_app`."""
 
-    def __init__(
-        self, flask_app: WsgiApp, services: Services, observer: RequestObserver, json: FastJSONProvider
-    ) -> None:
+    def __init__(self, flask_app: WsgiApp, plane: DataPlane, observer: RequestObserver, json: FastJSONProvider) -> None:
         self.flask_app = flask_app
-        self.services = services
+        self.plane = plane
         self.observer = observer
         self.json = json
-        self.path = PATH  # read when the app is built
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "POST":
+        if environ.get("PATH_INFO") != ROUTE or environ.get("REQUEST_METHOD") != "POST":
             return self.flask_app(environ, start_response)
         records = self._records(environ)
         if records is None:
             return self.flask_app(environ, start_response)
         predictor, rows = records
-        settings = self.services.settings
+        results: list[Any] = []
         try:
-            results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
-            status, payload = 200, {"model": model_ref(predictor), "predictions": results}
+            prediction = self.plane.predict(predictor, rows)
+            status, payload, results = 200, prediction.body(), prediction.results
         except Exception as exc:  # noqa: BLE001 (answered and logged as Flask's handlers answer and log it)
-            (status, payload), results = answer_error(exc), []
+            status, payload = answer_error(exc)
         data = self.json.dump_bytes(payload)
         # Where orjson cannot write the payload, Flask's provider falls back to the json module: the same here.
         body = data + b"\n" if data is not None else cast(Response, self.json.response(payload)).get_data()
@@ -80,30 +79,28 @@ class FastPredict:
         )
         started = environ.get(STARTED)
         elapsed = time.perf_counter() - started if started is not None else 0.0
-        self.observer.done("POST", PATH, ROUTE, status, elapsed, len(results), rid)
+        self.observer.done("POST", ROUTE, ROUTE, status, elapsed, len(results), rid)
         return [body]
 
     def _records(self, environ: dict[str, Any]) -> tuple[Any, list[Any]] | None:
         """Return the model and the request's records, or None for Flask to answer (the body put back)."""
-        settings = self.services.settings
-        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
+        plane = self.plane
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() not in JSON_TYPES:
             return None
-        if settings.api_keys:
-            key = presented_key(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
-            if key is None or not key_matches(key, settings.api_keys):
-                return None
+        if not plane.key_accepted(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))):
+            return None
         length = environ.get("CONTENT_LENGTH", "")
         # A Transfer-Encoding overrides Content-Length (RFC 9112); Werkzeug's stream handling decides those.
         if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit():
             return None
-        if not 0 < int(length) <= settings.max_body_bytes:
+        if not plane.body_length_accepted(int(length)):
             return None
         body = _read(environ["wsgi.input"], int(length))
         try:
             if len(body) == int(length):
                 payload = try_loads(body)
                 if payload is not UNPARSED:
-                    return self.services.state.predictor, instances_of(payload, settings.max_rows)
+                    return plane.predictor, plane.instances(payload)
         except ApiError:  # the shape of the body, or no model loaded: Flask's route says so
             pass
         environ["wsgi.input"] = io.BytesIO(body)

@@ -1,25 +1,30 @@
-"""The OpenAPI 3.1 document of the HTTP contract (DESIGN.md "HTTP contract"), built once in Python.
+"""The OpenAPI 3.1 document of the HTTP contract, derived from the route table and the served model's schema.
 
-It describes every route the app registers; `tests/api/test_openapi.py` fails when a route or a
-method is added without being documented here, or documented without existing. Feature names are
-model-specific and live in `GET /metadata`, so records are described generically: objects whose
-values are numbers, strings or null.
+Paths come from `api.routes.table.ROUTES` (method, rule, key, body, answer, error statuses), the codes each error
+status can carry from `model.codes.ERROR_CODES`, and the `Record` schema from the served model's `Schema`: each
+feature's type, range, nullability and categories (as MLServer's `get_model_schema` derives its request schema).
+With no model loaded, a record is described generically (feature name to number, string or null).
 """
 
 from __future__ import annotations
 
 import functools
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
+from api.routes.table import JSON, ROUTES, V2_PREFIX, Route, Schema
 from api.routes.v2 import MAX_ID_CHARS
+from api.services import package_version
+from model.codes import ERROR_CODES, codes_for
+from model.preprocess import FLOAT32_MAX
+from model.schema import CategoricalFeature, NumericFeature
 
-JSON = "application/json"
-CSV = "text/csv"
+if TYPE_CHECKING:
+    from model.schema import Schema as ModelSchema
 
-# Every route but these probes needs a key when `TREEPORT_API_KEYS` is set (api.auth.OPEN_ENDPOINTS).
 SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
 
+# Error responses by status: component name and description (the codes are listed from model.codes).
 _ERRORS = {
     400: ("BadRequest", "Malformed body: not UTF-8, not JSON/CSV, wrong envelope, or no rows."),
     401: ("Unauthorized", "Missing or invalid API key (only when the server has API keys configured)."),
@@ -36,223 +41,83 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _schema(schema: Schema) -> dict[str, Any]:
+    return _ref(schema) if isinstance(schema, str) else schema
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {JSON: {"schema": schema}}
 
 
-def _ok(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description}
-    if content is not None:
-        response["content"] = content
-    return response
-
-
-def _operation(
-    operation_id: str,
-    summary: str,
-    tag: str,
-    ok: dict[str, Any],
-    errors: tuple[int, ...],
-    *,
-    secured: bool = True,
-    request_body: dict[str, Any] | None = None,
-    name_param: bool = False,
-) -> dict[str, Any]:
-    """Return one operation; every operation can answer 405, and secured ones 401."""
-    statuses = {*errors, 405} | ({401} if secured else set())
+def _operation(r: Route) -> dict[str, Any]:
+    """Return the OpenAPI operation of one route of the table."""
+    ok: dict[str, Any] = {"description": r.ok.description}
+    if r.ok.content:
+        ok["content"] = {mt: {"schema": _schema(s)} for mt, s in r.ok.content.items()}
     responses: dict[str, Any] = {"200": ok}
-    for status in sorted(statuses):
-        responses[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
-    op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
-    if name_param:
+    prefix = "V2" if r.rule.startswith(V2_PREFIX) else ""
+    for status in r.statuses:
+        responses[str(status)] = {"$ref": f"#/components/responses/{prefix}{_ERRORS[status][0]}"}
+    op: dict[str, Any] = {"operationId": r.operation_id, "summary": r.summary, "tags": [r.tag]}
+    if "{name}" in r.path:
         op["parameters"] = [{"$ref": "#/components/parameters/ModelName"}]
-    if request_body is not None:
-        op["requestBody"] = request_body
+    if r.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "description": r.body.description,
+            "content": {mt: {"schema": _schema(s)} for mt, s in r.body.content.items()},
+        }
     op["responses"] = responses
-    op["security"] = SECURITY if secured else []
+    op["security"] = SECURITY if r.auth else []
     return op
 
 
-def _records_body(description: str) -> dict[str, Any]:
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for r in ROUTES:
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r)
+    return paths
+
+
+def feature_value_schema(feature: NumericFeature | CategoricalFeature) -> dict[str, Any]:
+    """Return the JSON schema of one feature's value: its type, range, categories, and null when nullable."""
+    if isinstance(feature, NumericFeature):
+        schema: dict[str, Any] = {"type": ["number", "null"] if feature.nullable else "number"}
+        # The model reads float32: beyond its range a value is refused (422) whatever the schema's bounds.
+        low, high = feature.min, feature.max
+        schema["minimum"] = low if low is not None and math.isfinite(low) else -FLOAT32_MAX
+        schema["maximum"] = high if high is not None and math.isfinite(high) else FLOAT32_MAX
+        return schema
+    if feature.on_unknown == "error":
+        return {"enum": [*feature.categories, *([None] if feature.nullable else [])]}
+    # Unknown categories are read as missing: any string is valid; the known ones are listed as examples.
     return {
-        "required": True,
-        "description": description,
-        "content": {
-            JSON: {"schema": _ref("InstancesRequest")},
-            CSV: {"schema": _ref("CsvRecords")},
-        },
+        "type": ["string", "null"] if feature.nullable else "string",
+        "examples": list(feature.categories[:20]),
+        "description": f"One of {len(feature.categories)} known categories; others are treated as missing.",
     }
 
 
-# Statuses of the routes that read a body of rows and run the model.
-_MODEL_POST = (400, 413, 415, 422, 503)
-
-
-def _paths() -> dict[str, Any]:
-    predict_ok = _ok("One prediction per row, in request order.", _json(_ref("PredictResponse")))
+def record_schema(schema: ModelSchema | None) -> dict[str, Any]:
+    """Return the JSON schema of one record: the model's features when it is known, any features otherwise."""
+    if schema is None:
+        return {
+            "type": "object",
+            "description": "One row: feature name to value; `GET /metadata` lists the features.",
+            "additionalProperties": _ref("FeatureValue"),
+        }
+    required = [f.name for f in schema.features if not f.nullable]
     return {
-        "/predict": {
-            "post": _operation(
-                "predict",
-                "Predict each row",
-                "inference",
-                predict_ok,
-                _MODEL_POST,
-                request_body=_records_body(
-                    'Raw records: JSON `{"instances": [...]}` or CSV with a header row (empty cells are missing).'
-                ),
-            )
-        },
-        "/explain": {
-            "post": _operation(
-                "explain",
-                "Per-feature SHAP contributions of each row (one-hot columns summed to their feature)",
-                "inference",
-                _ok("One explanation per row, in request order.", _json(_ref("ExplainResponse"))),
-                _MODEL_POST,
-                request_body=_records_body("Raw records, as for `/predict`."),
-            )
-        },
-        "/health": {
-            "get": _operation(
-                "health",
-                "Liveness: 200 while the process serves HTTP",
-                "probes",
-                _ok("Alive.", _json(_ref("HealthResponse"))),
-                (),
-                secured=False,
-            )
-        },
-        "/ready": {
-            "get": _operation(
-                "ready",
-                "Readiness: 200 once a model is loaded",
-                "probes",
-                _ok("A model is loaded.", _json(_ref("ReadyResponse"))),
-                (503,),
-                secured=False,
-            )
-        },
-        "/metadata": {
-            "get": _operation(
-                "metadata",
-                "The served model: name, version, task, schema, metrics, backend",
-                "model",
-                _ok("Model metadata; `schema` lists the features `/predict` takes.", _json(_ref("MetadataResponse"))),
-                (503,),
-            )
-        },
-        "/metrics": {
-            "get": _operation(
-                "metrics",
-                "Prometheus metrics (aggregated over gunicorn workers)",
-                "operations",
-                _ok("Prometheus text exposition format.", {"text/plain": {"schema": {"type": "string"}}}),
-                (),
-            )
-        },
-        "/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "This OpenAPI 3.1 document",
-                "operations",
-                _ok("The document.", _json({"type": "object"})),
-                (),
-            )
-        },
-        "/ping": {
-            "get": _operation(
-                "ping",
-                "SageMaker health check: 200 with an empty body once a model is loaded",
-                "sagemaker",
-                _ok("A model is loaded (empty body)."),
-                (503,),
-                secured=False,
-            )
-        },
-        "/invocations": {
-            "post": _operation(
-                "invocations",
-                "SageMaker inference: preprocessed numeric CSV or raw JSON records",
-                "sagemaker",
-                _ok(
-                    "`Accept: text/csv` gives one line per row (positive-class probability, class probabilities "
-                    "in class order, or the value); otherwise the `/predict` JSON.",
-                    {JSON: {"schema": _ref("PredictResponse")}, CSV: {"schema": {"type": "string"}}},
-                ),
-                _MODEL_POST,
-                request_body={
-                    "required": True,
-                    "description": "`text/csv` without a header: already-preprocessed rows in the preprocessor's "
-                    "column order (`/metadata` `columns`); `application/json`: raw records as `/predict`.",
-                    "content": {
-                        CSV: {"schema": _ref("CsvMatrix")},
-                        JSON: {"schema": _ref("InstancesRequest")},
-                    },
-                },
-            )
-        },
-        "/v2/health/live": {
-            "get": _operation(
-                "v2Live",
-                "Open Inference Protocol: server liveness",
-                "v2",
-                _ok("Alive.", _json(_ref("V2Live"))),
-                (),
-                secured=False,
-            )
-        },
-        "/v2/health/ready": {
-            "get": _operation(
-                "v2Ready",
-                "Open Inference Protocol: server readiness",
-                "v2",
-                _ok("A model is loaded.", _json(_ref("V2Ready"))),
-                (503,),
-                secured=False,
-            )
-        },
-        "/v2/models/{name}": {
-            "get": _operation(
-                "v2ModelMetadata",
-                "Open Inference Protocol: model metadata and tensors",
-                "v2",
-                _ok("Model metadata.", _json(_ref("V2ModelMetadata"))),
-                (404, 503),
-                name_param=True,
-            )
-        },
-        "/v2/models/{name}/ready": {
-            "get": _operation(
-                "v2ModelReady",
-                "Open Inference Protocol: model readiness",
-                "v2",
-                _ok("The model is ready.", _json(_ref("V2ModelReady"))),
-                (404, 503),
-                name_param=True,
-            )
-        },
-        "/v2/models/{name}/infer": {
-            "post": _operation(
-                "v2Infer",
-                "Open Inference Protocol: inference",
-                "v2",
-                _ok("Output tensors.", _json(_ref("V2InferenceResponse"))),
-                (404, *_MODEL_POST),
-                name_param=True,
-                request_body={
-                    "required": True,
-                    "description": "One tensor per feature (shape `[N]` or `[N, 1]`; BYTES for categorical "
-                    "features, a numeric datatype otherwise), or one numeric tensor of shape `[N, F]` holding "
-                    "already-preprocessed rows.",
-                    "content": _json(_ref("V2InferenceRequest")),
-                },
-            )
-        },
+        "type": "object",
+        "description": "One row of the served model's features (a feature that may be missing may be left out).",
+        "properties": {f.name: feature_value_schema(f) for f in schema.features},
+        "required": required,
+        "additionalProperties": False,
     }
 
 
 _NUMBER = {"type": "number"}
+_CODE = {"enum": list(ERROR_CODES), "description": "Stable machine-readable code (`model.codes`)."}
 _STRING = {"type": "string"}
 _LABEL = {"type": ["string", "number"], "description": "A class of the target, as in the training data."}
 _PROBABILITIES = {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}}
@@ -281,14 +146,14 @@ def _object(properties: dict[str, Any], required: list[str] | None = None, **ext
     return schema
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(schema: ModelSchema | None) -> dict[str, Any]:
     scalar = {"type": ["number", "string", "boolean", "null"]}
     return {
         "Error": _object(
             {
                 "error": _object(
                     {
-                        "code": {**_STRING, "description": "Stable machine-readable code, e.g. `schema_violation`."},
+                        "code": _CODE,
                         "message": {**_STRING, "description": "Human-readable explanation."},
                         "details": {"type": "array", "items": _ref("ErrorDetail")},
                     }
@@ -296,6 +161,17 @@ def _schemas() -> dict[str, Any]:
             },
             description="Every error, whatever the status, has this body; it never carries a traceback.",
         ),
+        "V2Error": {
+            "type": "object",
+            "description": "The Open Inference Protocol's error object, with Treeport's code and details beside it.",
+            "required": ["error", "code", "details"],
+            "properties": {
+                "error": {**_STRING, "description": "Human-readable explanation."},
+                "code": _CODE,
+                "details": {"type": "array", "items": _ref("ErrorDetail")},
+            },
+            "additionalProperties": False,
+        },
         "ErrorDetail": {
             "type": "object",
             "description": "One row/field problem of a 422.",
@@ -310,11 +186,7 @@ def _schemas() -> dict[str, Any]:
             "type": ["number", "string", "null"],
             "description": "A number for numeric features, a string for categorical ones, null for missing.",
         },
-        "Record": {
-            "type": "object",
-            "description": "One row: feature name to value; `GET /metadata` lists the features.",
-            "additionalProperties": _ref("FeatureValue"),
-        },
+        "Record": record_schema(schema),
         "InstancesRequest": _object(
             {
                 "instances": {
@@ -384,6 +256,9 @@ def _schemas() -> dict[str, Any]:
                 },
             }
         ),
+        "V2ServerMetadata": _object(
+            {"name": _STRING, "version": _STRING, "extensions": {"type": "array", "items": _STRING}}
+        ),
         "V2Live": _object({"live": {"type": "boolean"}}),
         "V2Ready": _object({"ready": {"type": "boolean"}}),
         "V2ModelReady": _object({"name": _STRING, "ready": {"type": "boolean"}}),
@@ -449,38 +324,43 @@ def _schemas() -> dict[str, Any]:
 
 
 def _responses() -> dict[str, Any]:
+    """Return the error responses: Treeport's error body, and the Open Inference Protocol's on `/v2` routes."""
     responses: dict[str, Any] = {}
-    for name, description in _ERRORS.values():
-        responses[name] = {"description": description, "content": _json(_ref("Error"))}
-    responses["MethodNotAllowed"]["headers"] = {
-        "Allow": {"description": "The methods the route takes.", "schema": {"type": "string"}}
-    }
+    for status, (name, description) in _ERRORS.items():
+        codes = ", ".join(f"`{c}`" for c in codes_for(status))
+        text = f"{description} Codes: {codes}."
+        responses[name] = {"description": text, "content": _json(_ref("Error"))}
+        responses["V2" + name] = {"description": text, "content": _json(_ref("V2Error"))}
+    for name in ("MethodNotAllowed", "V2MethodNotAllowed"):
+        responses[name]["headers"] = {
+            "Allow": {"description": "The methods the route takes.", "schema": {"type": "string"}}
+        }
     return responses
 
 
-def _version() -> str:
-    try:
-        return version("treeport")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0"
+def openapi_document(schema: ModelSchema | None = None) -> dict[str, Any]:
+    """Return the OpenAPI document, records described by `schema` (generic without one); callers must not mutate it."""
+    return _document(schema)
 
 
-@functools.cache
-def openapi_document() -> dict[str, Any]:
-    """Return the OpenAPI document (built on first use, then shared; callers must not mutate it)."""
+@functools.lru_cache(maxsize=8)
+def _document(schema: ModelSchema | None) -> dict[str, Any]:
+    # Built once per schema: a reload to a version with the same schema shares the document.
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Treeport",
-            "version": _version(),
+            "version": package_version(),
             "summary": "Predictions of an XGBoost model served with daal4py (oneDAL).",
             "description": (
-                'Errors are always JSON: `{"error": {"code", "message", "details"}}`. 400 malformed body, '
-                "401 missing/bad API key, 404 unknown route or model, 405 method not allowed, 413 body too large "
-                "or too many rows, 415 content type, 422 schema violation, 503 no model loaded. With "
-                "`TREEPORT_API_KEYS` set every route but the probes (`/health`, `/ready`, `/ping`, "
-                "`/v2/health/live`, `/v2/health/ready`) needs `x-api-key: KEY` or `Authorization: Bearer KEY`; "
-                "an unknown route then answers 401 before 404."
+                'Errors are JSON: `{"error": {"code", "message", "details"}}`; on the Open Inference Protocol '
+                'routes (`/v2...`) the protocol\'s `{"error": "<message>"}` with `code` and `details` beside it. '
+                "400 malformed body, 401 missing/bad API key, 404 unknown route or model, 405 method not allowed, "
+                "413 body too large or too many rows, 415 content type, 422 schema violation, 503 no model loaded. "
+                "With `TREEPORT_API_KEYS` set every route but the probes ("
+                + ", ".join(f"`{r.rule}`" for r in ROUTES if not r.auth)
+                + ") needs `x-api-key: KEY` or `Authorization: Bearer KEY`; an unknown route then answers 401 "
+                "before 404."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -495,7 +375,7 @@ def openapi_document() -> dict[str, Any]:
         "security": SECURITY,
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(schema),
             "responses": _responses(),
             "parameters": {
                 "ModelName": {

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from flask import current_app
 
+from api.dataplane import DataPlane
 from api.metrics import Metrics
 from api.settings import Settings
 from api.state import ModelState
@@ -15,14 +19,25 @@ EXTENSION = "treeport"
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, the served model and the metrics of one app."""
+    """Settings, the served model, the data plane, the metrics and the OpenAPI document of one app."""
 
     settings: Settings
     state: ModelState
     metrics: Metrics
+    dataplane: DataPlane
+    openapi: Callable[[], dict[str, Any]]
+    """Return the OpenAPI document for the model served now."""
 
 
 def services() -> Services:
     """Return the current app's services."""
     svc: Services = current_app.extensions[EXTENSION]
     return svc
+
+
+def package_version() -> str:
+    """Return the installed Treeport version ("0" when running from a source tree that is not installed)."""
+    try:
+        return version("treeport")
+    except PackageNotFoundError:
+        return "0"

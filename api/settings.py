@@ -62,9 +62,6 @@ class Settings:
     load_retry_max_seconds: float = 30.0
     """Longest wait between retries of a failed first model load (the wait doubles from 0.25 s up to this)."""
 
-    load_model: bool = True
-    """Load the model when the app is built (tests of the not-ready state turn this off)."""
-
     def __post_init__(self) -> None:
         if self.backend == "local":
             object.__setattr__(self, "backend", "daal4py")
@@ -114,7 +111,7 @@ def _parse(name: str, raw: str) -> object:
             return float(raw)
     except ValueError:
         raise UserError(f"{var} must be a number, got {raw!r}") from None
-    if name in ("ignore_unknown_features", "load_model"):
+    if name == "ignore_unknown_features":
         lowered = raw.lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no"):
             raise UserError(f"{var} must be 1/0 or true/false, got {raw!r}")

@@ -100,19 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
             store = Path(tmp).as_uri()
             run_training(TrainConfig(store=store))
-        import api.fastpath as fastpath
         from api.app import create_app
         from api.services import EXTENSION
         from api.settings import Settings
 
         settings = Settings(model_store=store, threads=1)
         app = create_app(settings)
-        real_path = fastpath.PATH
-        fastpath.PATH = "/no-fast-path"  # the app built now sends every request to Flask
-        try:
-            via_flask = create_app(settings)
-        finally:
-            fastpath.PATH = real_path
+        via_flask = create_app(settings, fast_path=False)  # every request goes to Flask
         # The access log is written on every path alike; to a file it would only add noise.
         logging.getLogger("treeport").handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
         predictor = app.extensions[EXTENSION].state.predictor

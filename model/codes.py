@@ -32,6 +32,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "empty_instances": ErrorCode((400,), "The body holds no rows."),
     "non_finite_number": ErrorCode((400, 422), "NaN or Infinity: a JSON literal (400) or a value (422)."),
     "invalid_inputs": ErrorCode((400,), "An Open Inference Protocol input tensor is malformed."),
+    "invalid_id": ErrorCode((400,), "An Open Inference Protocol request `id` that is not a short string."),
     "invalid_outputs": ErrorCode((400,), "An Open Inference Protocol `outputs` list is malformed."),
     "unknown_output": ErrorCode((400,), "A requested output tensor is not one the model has."),
     "invalid_parameters": ErrorCode((400,), "An Open Inference Protocol `parameters` member is not an object."),

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,24 @@ from model.pipeline import TrainConfig, TrainResult, run_training
 
 # Small models keep the suite fast; the pipeline is the same as for the default model.
 FAST_PARAMS = {"num_boost_round": 40, "max_depth": 4, "early_stopping_rounds": 10}
+
+
+def error_code(path: str, body: Any) -> str:
+    """Return the `code` of an error body, checking it has the error shape of the route's protocol.
+
+    Treeport's `{"error": {"code", "message", "details"}}`, or on the Open Inference Protocol's routes (`/v2...`)
+    the protocol's `{"error": "<message>"}` with `code` and `details` beside it.
+    """
+    if path == "/v2" or path.startswith("/v2/"):
+        assert isinstance(body, dict) and set(body) == {"error", "code", "details"}, body
+        assert isinstance(body["error"], str) and body["error"], body
+        assert isinstance(body["details"], list), body
+        return str(body["code"])
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    assert isinstance(body["error"]["details"], list), body
+    return str(body["error"]["code"])
 
 
 def mixed_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:

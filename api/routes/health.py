@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
-from api.openapi import openapi_document
 from api.services import services
 
-bp = Blueprint("health", __name__)
 
-
-@bp.get("/health")
 def health() -> Response:
     """Answer 200 while the process can serve HTTP."""
     return jsonify({"status": "ok"})
 
 
-@bp.get("/ready")
 def ready() -> Response:
     """Answer 200 once a model is loaded, else 503 `model_not_ready`."""
     predictor = services().state.predictor
     return jsonify({"status": "ready", "model": {"name": predictor.name, "version": predictor.version}})
 
 
-@bp.get("/metadata")
 def metadata() -> Response:
     """Describe the served model: name, version, task, schema, metrics, backend."""
     predictor = services().state.predictor
@@ -43,14 +37,12 @@ def metadata() -> Response:
     )
 
 
-@bp.get("/metrics")
 def metrics() -> Response:
     """Return Prometheus metrics (aggregated over gunicorn workers)."""
     m = services().metrics
     return Response(m.exposition(), mimetype=m.content_type.split(";")[0], content_type=m.content_type)
 
 
-@bp.get("/openapi.json")
 def openapi() -> Response:
-    """Return the OpenAPI 3.1 document of this API."""
-    return jsonify(openapi_document())
+    """Return the OpenAPI 3.1 document of this API, its records described by the served model's schema."""
+    return jsonify(services().openapi())

@@ -10,42 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Response, g, jsonify, request
 
-from api.inputs import CSV_TYPES, JSON_TYPES, csv_matrix, instances_of, media_type, parse_json, read_body
-from api.routes.predict import model_ref, unsupported_media
+from api.inputs import media_type, read_body
 from api.services import services
 
-bp = Blueprint("sagemaker", __name__)
 
-
-@bp.get("/ping")
 def ping() -> Response:
     """Answer 200 with an empty body once the model is loaded (503 before)."""
     services().state.predictor  # noqa: B018  (raises ModelNotReady -> 503)
     return Response(status=200)
 
 
-@bp.post("/invocations")
 def invocations() -> Response:
     """Predict preprocessed CSV rows or raw JSON records."""
-    settings = services().settings
-    predictor = services().state.predictor
-    mt = media_type(request)
-    rows: Any
-    if mt in CSV_TYPES:
-        rows = csv_matrix(read_body(request), predictor.preprocessor.n_columns, settings.max_rows)
-    elif mt in JSON_TYPES:
-        rows = instances_of(parse_json(read_body(request)), settings.max_rows)
-    else:
-        raise unsupported_media(mt, CSV_TYPES + JSON_TYPES)
-    results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
-    g.rows = len(results)
+    plane = services().dataplane
+    predictor = plane.predictor
+    prediction = plane.predict(predictor, plane.invocation_rows(read_body(request), media_type(request), predictor))
+    g.rows = len(prediction.results)
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv" and (
         "text/csv" in request.accept_mimetypes.values()
     ):
-        return Response("".join(_csv_line(r) for r in results), mimetype="text/csv")
-    return jsonify({"model": model_ref(predictor), "predictions": results})
+        return Response("".join(_csv_line(r) for r in prediction.results), mimetype="text/csv")
+    return jsonify(prediction.body())
 
 
 def _csv_line(result: dict[str, Any]) -> str:

@@ -2,57 +2,56 @@
 
 Inputs: one tensor per feature (shape `[N]` or `[N, 1]`, BYTES for categorical, numeric types otherwise),
 or one FP32 tensor of shape `[N, F]` holding already-preprocessed rows. Outputs: `predict` (labels or
-values) and, for classifiers, `predict_proba` (`[N, classes]`).
+values) and, for classifiers, `predict_proba` (`[N, classes]`); a request's `outputs` picks which, in its order.
+`parameters` (of the request, an input or a requested output) must be objects; the binary-tensor and
+classification extensions (`binary_data`, `binary_data_output`, `binary_data_size`, `classification`) are not
+implemented and are refused with 400 `unsupported_parameter` rather than ignored; other parameters (such as
+MLServer's `content_type`) change nothing here. Errors on `/v2` routes have the protocol's shape (`api.errors`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Response, g, jsonify, request
 
+from api.dataplane import unsupported_media
 from api.errors import ApiError, malformed
 from api.inputs import FLOAT32_MAX, JSON_TYPES, check_rows, media_type, parse_json, read_body
-from api.routes.predict import unsupported_media
-from api.services import services
+from api.services import package_version, services
 from model.schema import NumericFeature
 
 if TYPE_CHECKING:
     from model.predictor import Predictor
-
-bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 NUMERIC_TYPES = frozenset(
     {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 )
 DATATYPES = NUMERIC_TYPES | {"BYTES"}
 MAX_ID_CHARS = 256
+# Extensions of the protocol (Triton's binary tensor data and classification) that Treeport does not implement.
+UNSUPPORTED_PARAMETERS = ("binary_data", "binary_data_output", "binary_data_size", "classification")
 
 
-def _model(name: str) -> Predictor:
-    predictor = services().state.predictor
-    if name != predictor.name:
-        raise ApiError(404, "model_not_found", f"no model named {name!r}; this server serves {predictor.name!r}")
-    return predictor
+def server_metadata() -> Response:
+    """V2 server metadata: name, version and the protocol extensions supported (none)."""
+    return jsonify({"name": "treeport", "version": package_version(), "extensions": []})
 
 
-@bp.get("/health/live")
 def live() -> Response:
     """V2 liveness."""
     return jsonify({"live": True})
 
 
-@bp.get("/health/ready")
 def ready() -> Response:
     """V2 readiness: 200 once a model is loaded, else 503."""
     services().state.predictor  # noqa: B018  (raises ModelNotReady -> 503)
     return jsonify({"ready": True})
 
 
-@bp.get("/models/<name>")
 def model_metadata(name: str) -> Response:
     """V2 model metadata: versions, platform, input and output tensors."""
-    predictor = _model(name)
+    predictor = services().dataplane.model(name)
     inputs = [
         {"name": f.name, "datatype": "FP32" if isinstance(f, NumericFeature) else "BYTES", "shape": [-1]}
         for f in predictor.schema.features
@@ -71,35 +70,39 @@ def model_metadata(name: str) -> Response:
     )
 
 
-@bp.get("/models/<name>/ready")
 def model_ready(name: str) -> Response:
     """V2 per-model readiness."""
-    predictor = _model(name)
+    predictor = services().dataplane.model(name)
     return jsonify({"name": predictor.name, "ready": True})
 
 
-@bp.post("/models/<name>/infer")
 def infer(name: str) -> Response:
     """V2 inference."""
-    predictor = _model(name)
+    plane = services().dataplane
+    predictor = plane.model(name)
     mt = media_type(request)
     if mt not in JSON_TYPES:
         raise unsupported_media(mt, JSON_TYPES)
     payload = parse_json(read_body(request))
     if not isinstance(payload, dict):
         raise malformed("invalid_body_type", "expected a JSON object with an 'inputs' array")
+    _check_parameters(payload.get("parameters"), "parameters")
     tensors = payload.get("inputs")
     if not isinstance(tensors, list) or not tensors:
         raise malformed("invalid_inputs", "'inputs' must be a non-empty array of tensors")
     echo_id = _request_id(payload["id"]) if "id" in payload else None
-    settings = services().settings
-    rows = _rows_from_tensors([_tensor(t, i) for i, t in enumerate(tensors)], predictor, settings.max_rows)
-    results = predictor.predict(rows, ignore_unknown=settings.ignore_unknown_features)
-    g.rows = len(results)
+    requested = _requested_outputs(payload.get("outputs"), predictor)
+    rows = _rows_from_tensors([_tensor(t, i) for i, t in enumerate(tensors)], predictor, plane.settings.max_rows)
+    prediction = plane.predict(predictor, rows)
+    g.rows = len(prediction.results)
+    outputs = _outputs(predictor, prediction.results)
+    if requested is not None:
+        by_name = {o["name"]: o for o in outputs}
+        outputs = [by_name[n] for n in requested]
     body: dict[str, Any] = {
         "model_name": predictor.name,
         "model_version": predictor.version,
-        "outputs": _outputs(predictor, results),
+        "outputs": outputs,
     }
     if echo_id is not None:
         body["id"] = echo_id
@@ -114,6 +117,44 @@ def _request_id(value: Any) -> str:
     if len(value) > MAX_ID_CHARS:
         raise malformed("invalid_id", f"'id' must be at most {MAX_ID_CHARS} characters, got {len(value)}")
     return value
+
+
+def _check_parameters(parameters: Any, where: str) -> None:
+    """Refuse a `parameters` member that is not an object, or that asks for an extension not implemented."""
+    if parameters is None:
+        return
+    if not isinstance(parameters, dict):
+        raise malformed("invalid_parameters", f"{where} must be an object")
+    for key in UNSUPPORTED_PARAMETERS:
+        if parameters.get(key) not in (None, False, 0):
+            raise malformed("unsupported_parameter", f"{where}.{key}: this server does not implement that extension")
+
+
+def _output_names(predictor: Predictor) -> list[str]:
+    return ["predict"] if predictor.task == "regression" else ["predict", "predict_proba"]
+
+
+def _requested_outputs(raw: Any, predictor: Predictor) -> list[str] | None:
+    """Return the output names a request asks for, in its order (None: all of them)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        raise malformed("invalid_outputs", "'outputs' must be a non-empty array of {\"name\": ...} objects")
+    names: list[str] = []
+    known = _output_names(predictor)
+    for i, item in enumerate(raw):
+        where = f"outputs[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise malformed("invalid_outputs", f"{where} must be an object with a string 'name'")
+        _check_parameters(item.get("parameters"), f"{where}.parameters")
+        if item["name"] not in known:
+            raise malformed(
+                "unknown_output", f"{where}: no output named {item['name'][:100]!r}; this model has {known}"
+            )
+        if item["name"] in names:
+            raise malformed("invalid_outputs", f"{where}: output {item['name']!r} is requested twice")
+        names.append(item["name"])
+    return names
 
 
 def _tensor(raw: Any, index: int) -> dict[str, Any]:
@@ -133,6 +174,7 @@ def _tensor(raw: Any, index: int) -> dict[str, Any]:
         raise malformed("invalid_inputs", f"{where}.datatype {datatype!r} is not a V2 datatype")
     if not isinstance(data, list):
         raise malformed("invalid_inputs", f"{where}.data must be an array")
+    _check_parameters(raw.get("parameters"), f"{where}.parameters")
     flat = _flatten(data, where)
     if _size(shape, cap=len(flat) + 1) != len(flat):
         shown = str(shape) if len(shape) <= 8 else f"[{', '.join(map(str, shape[:8]))}, ...]"

@@ -28,11 +28,14 @@ def credit_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainR
 
 @pytest.fixture
 def make_app(credit_store: tuple[Path, TrainResult]) -> Callable[..., Flask]:
-    """Return a factory: `make_app(**settings)` builds an app serving the credit-risk model."""
+    """Return a factory: `make_app(**settings)` builds an app serving the credit-risk model.
 
-    def build(**overrides: Any) -> Flask:
+    `load_model` and `fast_path` go to `create_app`; every other keyword is a setting.
+    """
+
+    def build(*, load_model: bool = True, fast_path: bool = True, **overrides: Any) -> Flask:
         settings = Settings(model_store=credit_store[0].as_uri(), **overrides)
-        return create_app(settings)
+        return create_app(settings, load_model=load_model, fast_path=fast_path)
 
     return build
 

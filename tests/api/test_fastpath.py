@@ -1,7 +1,7 @@
 """The `/predict` fast path answers exactly as the Flask route does: same status, headers, body, metrics and log line.
 
 Every request here is sent twice to fresh apps: once as served (the fast path takes what it can), once with the
-fast path switched off (`api.fastpath.PATH` pointed elsewhere, so Flask answers everything). A spy on Flask's
+fast path switched off (`create_app(..., fast_path=False)`, so Flask answers everything). A spy on Flask's
 dispatch tells which of them answered.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import api.fastpath as fastpath
 from api.services import EXTENSION
 from model.data import credit_risk
 
@@ -58,9 +57,7 @@ def both_ways(
     out: dict[str, Any] = {}
     for way in ("served", "flask"):
         with monkeypatch.context() as patch:
-            if way == "flask":
-                patch.setattr(fastpath, "PATH", "/no-fast-path")
-            app = make_app(**settings)
+            app = make_app(fast_path=way == "served", **settings)
             dispatched: list[str] = []
             full_dispatch = app.full_dispatch_request
             patch.setattr(app, "full_dispatch_request", lambda d=dispatched, f=full_dispatch: d.append("flask") or f())
@@ -195,9 +192,7 @@ def test_what_orjson_cannot_write_is_written_as_flask_writes_it(
     bodies = {}
     for way in ("served", "flask"):
         with monkeypatch.context() as patch:
-            if way == "flask":
-                patch.setattr(fastpath, "PATH", "/no-fast-path")
-            app = make_app()
+            app = make_app(fast_path=way == "served")
             patch.setattr(app.extensions[EXTENSION].state.predictor, "predict", lambda *a, **k: [{"value": 2**70}])
             response = app.test_client().post("/predict", json={"instances": records(1)})
             assert response.status_code == 200

@@ -10,14 +10,15 @@ import jsonschema
 import pytest
 import schemathesis
 from flask import Flask
-from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from api.auth import OPEN_ENDPOINTS
 from api.openapi import openapi_document
+from api.routes.table import OPEN_ENDPOINTS, ROUTES
+from api.services import EXTENSION
+from model.codes import ERROR_CODES
 
 # Flask answers OPTIONS on every rule and HEAD on every GET rule by itself; they are not operations.
 AUTOMATIC_METHODS = frozenset({"HEAD", "OPTIONS"})
@@ -49,10 +50,61 @@ def test_document_is_built_once() -> None:
     assert openapi_document() is openapi_document()
 
 
-def test_served_document_is_the_document(client: FlaskClient) -> None:
-    response = client.get("/openapi.json")
+def test_served_document_is_the_document_of_the_served_schema(app: Flask) -> None:
+    schema = app.extensions[EXTENSION].state.predictor.schema
+    response = app.test_client().get("/openapi.json")
     assert response.status_code == 200
-    assert response.get_json() == openapi_document()
+    assert response.get_json() == openapi_document(schema)
+    validate(openapi_document(schema))
+
+
+def test_document_without_a_model_is_generic(make_app: Callable[..., Flask]) -> None:
+    response = make_app(load_model=False).test_client().get("/openapi.json")
+    assert response.status_code == 200
+    assert response.get_json() == openapi_document(None)
+
+
+def test_record_is_derived_from_the_model_schema(app: Flask) -> None:
+    """Each feature's type, range, nullability and categories, as the served model's `Schema` says."""
+    schema = app.extensions[EXTENSION].state.predictor.schema
+    record = openapi_document(schema)["components"]["schemas"]["Record"]
+    assert list(record["properties"]) == schema.feature_names
+    assert record["additionalProperties"] is False
+    assert record["required"] == [f.name for f in schema.features if not f.nullable]
+    for feature in schema.features:
+        prop = record["properties"][feature.name]
+        if feature.type == "numeric":
+            assert prop["type"] == (["number", "null"] if feature.nullable else "number")
+            if feature.min is not None:
+                assert prop["minimum"] == feature.min
+            if feature.max is not None:
+                assert prop["maximum"] == feature.max
+        else:
+            assert prop["examples"] == list(feature.categories[:20])
+
+
+def test_a_record_valid_by_the_document_is_predicted(app: Flask, record: dict[str, Any]) -> None:
+    schema = app.extensions[EXTENSION].state.predictor.schema
+    document = openapi_document(schema)
+    jsonschema.validate(record, {"components": document["components"], **document["components"]["schemas"]["Record"]})
+    assert app.test_client().post("/predict", json={"instances": [record]}).status_code == 200
+
+
+def test_paths_are_the_route_table() -> None:
+    document = openapi_document()
+    assert {(r.path, r.method.lower()) for r in ROUTES} == {
+        (path, method) for path, item in document["paths"].items() for method in item
+    }
+    for r in ROUTES:
+        assert document["paths"][r.path][r.method.lower()]["operationId"] == r.operation_id
+
+
+def test_error_codes_are_the_code_table() -> None:
+    document = openapi_document()
+    assert document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"] == list(
+        ERROR_CODES
+    )
+    assert "`too_many_rows`" in document["components"]["responses"]["PayloadTooLarge"]["description"]
 
 
 def test_every_route_and_method_is_documented(app: Flask) -> None:
@@ -87,6 +139,7 @@ def test_security_matches_the_open_probes(app: Flask) -> None:
         if rule.endpoint in OPEN_ENDPOINTS
     }
     assert open_paths == {"/health", "/ready", "/ping", "/v2/health/live", "/v2/health/ready"}
+    assert open_paths == {r.path for r in ROUTES if not r.auth}
     for path, item in document["paths"].items():
         for method, op in item.items():
             if path in open_paths:
@@ -107,7 +160,8 @@ def test_error_responses_use_the_error_schema() -> None:
             for status in errors:
                 name = op["responses"][status]["$ref"].rsplit("/", 1)[1]
                 schema = responses[name]["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Error"}, f"{method} {path} {status}"
+                expected = "V2Error" if path.startswith("/v2") else "Error"
+                assert schema == {"$ref": f"#/components/schemas/{expected}"}, f"{method} {path} {status}"
             if method == "post":
                 assert {"400", "413", "415", "422", "503"} <= errors, f"{method} {path}"
             if "{name}" in path:
@@ -122,15 +176,16 @@ def test_request_bodies() -> None:
         assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/InstancesRequest"}
     assert set(paths["/invocations"]["post"]["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
-    record = openapi_document()["components"]["schemas"]["Record"]
+    record = openapi_document(None)["components"]["schemas"]["Record"]
     assert record["additionalProperties"] == {"$ref": "#/components/schemas/FeatureValue"}
     value = openapi_document()["components"]["schemas"]["FeatureValue"]
     assert set(value["type"]) == {"number", "string", "null"}
 
 
-def test_responses_match_the_document(client: FlaskClient, record: dict[str, Any]) -> None:
+def test_responses_match_the_document(app: Flask, record: dict[str, Any]) -> None:
     """Real answers of each route validate against the documented response schemas."""
-    document = openapi_document()
+    client = app.test_client()
+    document = openapi_document(app.extensions[EXTENSION].state.predictor.schema)
     registry_root = {"components": document["components"]}
 
     def check(path: str, method: str, response: Any) -> None:
@@ -146,7 +201,8 @@ def test_responses_match_the_document(client: FlaskClient, record: dict[str, Any
     check("/explain", "post", client.post("/explain", json=body))
     check("/invocations", "post", client.post("/invocations", json=body))
     check("/predict", "post", client.post("/predict", json={"instances": [{**record, "loan_amnt": "x"}]}))
-    for path in ("/health", "/ready", "/metadata", "/v2/health/live", "/v2/health/ready"):
+    check("/v2/models/{name}/infer", "post", client.post("/v2/models/credit-risk/infer", json={"inputs": []}))
+    for path in ("/health", "/ready", "/metadata", "/v2", "/v2/health/live", "/v2/health/ready"):
         check(path, "get", client.get(path))
     check("/v2/models/{name}", "get", client.get("/v2/models/credit-risk"))
     check("/v2/models/{name}", "get", client.get("/v2/models/nope"))
@@ -210,3 +266,27 @@ def test_fuzz_never_a_server_error(
 
     fuzz()
     assert calls, "schemathesis generated no requests"
+    FUZZ_STATUSES[(path, method, mode.value, name)] = calls
+
+
+# Statuses of every fuzz request, by case: what `test_fuzz_reaches_the_model` sums up.
+FUZZ_STATUSES: dict[tuple[str, str, str, str | None], list[int]] = {}
+
+
+@pytest.mark.slow
+def test_fuzz_reaches_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """With records described by the served model's schema, valid generated bodies get predictions (a 200).
+
+    Runs after the fuzz cases above (pytest keeps file order) and prints the share of requests answered 200.
+    """
+    if len(FUZZ_STATUSES) != len(FUZZ_CASES):
+        pytest.skip("the fuzz cases did not all run in this session (run the whole file)")
+    total = sum(len(v) for v in FUZZ_STATUSES.values())
+    ok = sum(v.count(200) for v in FUZZ_STATUSES.values())
+    with capsys.disabled():
+        print(f"\nfuzz: {ok} of {total} requests answered 200 ({100 * ok / total:.1f}%)")
+        for (path, method, mode, name), v in sorted(FUZZ_STATUSES.items(), key=lambda kv: str(kv[0])):
+            print(f"  {method} {path} {mode}{' ' + name if name else ''}: {v.count(200)}/{len(v)}")
+    for path in ("/predict", "/explain", "/invocations"):
+        positive = FUZZ_STATUSES[(path, "POST", GenerationMode.POSITIVE.value, None)]
+        assert 200 in positive, f"no generated valid body for {path} reached the model: {sorted(set(positive))}"

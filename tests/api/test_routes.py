@@ -18,7 +18,7 @@ from api.settings import Settings
 from model.errors import UserError
 from model.pipeline import TrainResult
 from model.predictor import Predictor
-from tests.conftest import train_into
+from tests.conftest import error_code, train_into
 
 KEY = "s3cret-key"
 KEY_DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
@@ -26,10 +26,9 @@ KEY_DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
 
 def error_of(response: Any) -> tuple[int, str]:
     """Return (status, error code), checking the error body's shape."""
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    code = error_code(response.request.path, response.get_json())
     assert "Traceback" not in response.get_data(as_text=True)
-    return response.status_code, body["error"]["code"]
+    return response.status_code, code
 
 
 def csv_body(records: list[dict[str, Any]]) -> str:

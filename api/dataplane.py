@@ -1,0 +1,137 @@
+"""The data plane: what every transport does with a request once it has the body, its media type and a way to
+read headers. Flask's routes, the plain-WSGI `/predict` fast path, `/invocations` and the Open Inference Protocol
+all call it, so that authentication, media types, limits, the predict call and its response are decided here once.
+
+Nothing here knows about Flask, WSGI or HTTP status lines: a refusal is an `ApiError` (status and code), which each
+transport answers in its own way (see `api.errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from api.auth import key_matches, presented_key
+from api.errors import ApiError
+from api.inputs import CSV_TYPES, JSON_TYPES, csv_matrix, csv_records, instances_of, parse_json
+from api.settings import Settings
+from api.state import ModelState
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
+
+HeaderLookup = Callable[[str], str | None]
+"""`lookup(name)` returns a request header's value, or None when the request has none."""
+
+RECORD_TYPES = JSON_TYPES + CSV_TYPES
+"""Media types of a body of raw records (`/predict`, `/explain`, JSON on `/invocations`)."""
+
+INVOCATION_TYPES = CSV_TYPES + JSON_TYPES
+"""Media types `/invocations` takes: headerless preprocessed CSV, or raw JSON records."""
+
+
+def model_ref(predictor: Predictor) -> dict[str, str]:
+    """Return the `model` member of responses: the served model's name and version."""
+    return {"name": predictor.name, "version": predictor.version}
+
+
+def unsupported_media(mt: str, allowed: tuple[str, ...]) -> ApiError:
+    """Return the 415 for a content type the route does not take."""
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        f"Content-Type {mt[:100] or '(none)'!r} is not supported; use {' or '.join(allowed)}",
+    )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The outcome of one predict call: the model that answered, and one result per row."""
+
+    predictor: Predictor
+    results: list[dict[str, Any]]
+
+    def body(self) -> dict[str, Any]:
+        """Return the `/predict` response document."""
+        return {"model": model_ref(self.predictor), "predictions": self.results}
+
+
+class DataPlane:
+    """The transport-free request path of one app: settings and the served model, and what to do with a body."""
+
+    def __init__(self, settings: Settings, state: ModelState) -> None:
+        self.settings = settings
+        self.state = state
+
+    @property
+    def predictor(self) -> Predictor:
+        """Return the served model, or raise `ModelNotReady` (503)."""
+        return self.state.predictor
+
+    def model(self, name: str) -> Predictor:
+        """Return the served model when it is called `name`; 404 `model_not_found` otherwise."""
+        predictor = self.predictor
+        if name != predictor.name:
+            raise ApiError(404, "model_not_found", f"no model named {name!r}; this server serves {predictor.name!r}")
+        return predictor
+
+    # ---- what every request is checked against -------------------------------------------------------
+
+    @property
+    def secured(self) -> bool:
+        """Return whether requests to secured routes must present an API key."""
+        return bool(self.settings.api_keys)
+
+    def key_accepted(self, header: HeaderLookup) -> bool:
+        """Return whether the request may use a secured route (always, when no API keys are configured)."""
+        if not self.settings.api_keys:
+            return True
+        key = presented_key(header)
+        return key is not None and key_matches(key, self.settings.api_keys)
+
+    def authenticate(self, header: HeaderLookup) -> None:
+        """Raise 401 `unauthorized` unless the request presents an accepted key (when keys are configured)."""
+        if self.key_accepted(header):
+            return
+        if presented_key(header) is None:
+            raise ApiError(401, "unauthorized", "missing API key: send x-api-key or Authorization: Bearer")
+        raise ApiError(401, "unauthorized", "invalid API key")
+
+    def body_length_accepted(self, length: int) -> bool:
+        """Return whether a body of `length` bytes is within `TREEPORT_MAX_BODY_BYTES` (and not empty)."""
+        return 0 < length <= self.settings.max_body_bytes
+
+    # ---- bodies to rows ------------------------------------------------------------------------------
+
+    def instances(self, payload: Any) -> list[Any]:
+        """Return the records of a parsed `{"instances": [...]}` document, within `TREEPORT_MAX_ROWS`."""
+        return instances_of(payload, self.settings.max_rows)
+
+    def records(self, body: bytes, mt: str, predictor: Predictor) -> list[Any]:
+        """Return the raw records of a body of media type `mt`: JSON `{"instances": [...]}` or CSV with a header."""
+        if mt in JSON_TYPES:
+            return self.instances(parse_json(body))
+        if mt in CSV_TYPES:
+            return csv_records(body, predictor.schema, self.settings.max_rows)
+        raise unsupported_media(mt, RECORD_TYPES)
+
+    def invocation_rows(self, body: bytes, mt: str, predictor: Predictor) -> Any:
+        """Return `/invocations` rows: a preprocessed matrix from headerless CSV, or raw records from JSON."""
+        if mt in CSV_TYPES:
+            return csv_matrix(body, predictor.preprocessor.n_columns, self.settings.max_rows)
+        if mt in JSON_TYPES:
+            return self.instances(parse_json(body))
+        raise unsupported_media(mt, INVOCATION_TYPES)
+
+    # ---- the model call ------------------------------------------------------------------------------
+
+    def predict(self, predictor: Predictor, rows: Any) -> Prediction:
+        """Predict `rows` (records or an encoded matrix) with `predictor`."""
+        results = predictor.predict(rows, ignore_unknown=self.settings.ignore_unknown_features)
+        return Prediction(predictor, results)
+
+    def explain(self, predictor: Predictor, records: list[Any]) -> dict[str, Any]:
+        """Return the `/explain` response document for `records`."""
+        explanations = predictor.explain(records, ignore_unknown=self.settings.ignore_unknown_features)
+        return {"model": model_ref(predictor), "explanations": explanations}
