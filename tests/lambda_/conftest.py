@@ -1,17 +1,15 @@
-"""Lambda fixtures: AWS-documented events filled in per request (tests/events.py), and handlers loaded as Lambda
-loads them."""
+"""Lambda fixtures: AWS-documented events filled in per request (tests/events.py), and handlers built as Lambda's
+init builds them."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from botocore import auth as botocore_auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from api.lambda_adapter import LambdaHandler, build_handler
 from model.pipeline import TrainResult
 from tests.conftest import train_into
 
@@ -48,7 +47,6 @@ _TREEPORT_VARS = (
     "THREADS",
     "IGNORE_UNKNOWN_FEATURES",
     "RELOAD_SECONDS",
-    "LOAD_MODEL",
 )
 
 
@@ -85,15 +83,6 @@ def decode(response: dict[str, Any]) -> LambdaResponse:
     return LambdaResponse(int(response["statusCode"]), headers, body, response)
 
 
-def load_handler_module(name: str = "treeport_lambda_handler") -> ModuleType:
-    """Execute lambda/handler.py afresh (building its app from the environment, as Lambda's init does)."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def clear_treeport_env(mp: pytest.MonkeyPatch) -> None:
     """Unset every TREEPORT_* setting the tests rely on."""
     for var in _TREEPORT_VARS:
@@ -108,26 +97,27 @@ def credit_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainR
 
 
 @pytest.fixture(scope="session")
-def handler_module(credit_store: tuple[Path, TrainResult]) -> ModuleType:
-    """lambda/handler.py loaded with TREEPORT_MODEL_STORE naming the credit-risk store (no API keys).
+def lambda_handler(credit_store: tuple[Path, TrainResult]) -> LambdaHandler:
+    """The handler `lambda/handler.py` builds (`build_handler()`), with TREEPORT_MODEL_STORE naming the
+    credit-risk store (no API keys).
 
-    The environment is restored as soon as the module is built (it reads settings once, at init), so the
+    The environment is restored as soon as the handler is built (it reads settings once, at init), so the
     variables do not leak into the rest of the session.
     """
     with pytest.MonkeyPatch.context() as mp:
         clear_treeport_env(mp)
         mp.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
-        return load_handler_module()
+        return build_handler()
 
 
 @pytest.fixture(scope="session")
-def secured_module(credit_store: tuple[Path, TrainResult]) -> ModuleType:
-    """lambda/handler.py loaded with TREEPORT_API_KEYS set, so every model route needs `KEY`."""
+def secured_handler(credit_store: tuple[Path, TrainResult]) -> LambdaHandler:
+    """The handler built with TREEPORT_API_KEYS set, so every model route needs `KEY`."""
     with pytest.MonkeyPatch.context() as mp:
         clear_treeport_env(mp)
         mp.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
         mp.setenv("TREEPORT_API_KEYS", KEY_DIGEST)
-        return load_handler_module("treeport_lambda_handler_secured")
+        return build_handler()
 
 
 def botocore_authorization(

@@ -12,12 +12,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from werkzeug.wrappers import Request
 
+from api.lambda_adapter import LambdaHandler, adapt, build_handler
 from api.settings import Settings
 from api.state import ModelState
 from model.pipeline import TrainResult
@@ -31,7 +31,6 @@ from tests.lambda_.conftest import (
     STAGE,
     clear_treeport_env,
     decode,
-    load_handler_module,
     make_event,
 )
 
@@ -83,7 +82,7 @@ def headers_for(content_type: str | None, body: bytes | None, content_length: bo
 )
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_event_answers_like_http(
-    handler_module: ModuleType,
+    lambda_handler: LambdaHandler,
     credit_store: tuple[Path, TrainResult],
     expected: dict[str, list[dict[str, Any]]],
     kind: str,
@@ -106,7 +105,7 @@ def test_event_answers_like_http(
         base64_body=base64_body,
         query=[("explain", "no"), ("explain", "still no")],
     )
-    response = decode(handler_module.handler(event, None))
+    response = decode(lambda_handler(event, None))
     assert response.headers["content-type"] == "application/json"
     if code is not None:
         assert response.error() == (status, code)
@@ -118,13 +117,13 @@ def test_event_answers_like_http(
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_response_header_form_follows_the_event(handler_module: ModuleType, kind: str) -> None:
+def test_response_header_form_follows_the_event(lambda_handler: LambdaHandler, kind: str) -> None:
     """Events that carry `multiValueHeaders` (REST APIs; ALBs with them on) get them back; others `headers`.
 
     An ALB target group with multi-value headers enabled ignores a `headers` field in the answer.
     """
     event = make_event(kind, "GET", "/health", headers=[("X-Request-Id", "req-42")])
-    raw = handler_module.handler(event, None)
+    raw = lambda_handler(event, None)
     response = decode(raw)
     assert response.status == 200 and response.json() == {"status": "ok"}
     assert response.headers["x-request-id"] == "req-42"
@@ -135,16 +134,16 @@ def test_response_header_form_follows_the_event(handler_module: ModuleType, kind
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_binary_body_that_is_not_utf8(handler_module: ModuleType, kind: str) -> None:
+def test_binary_body_that_is_not_utf8(lambda_handler: LambdaHandler, kind: str) -> None:
     """Only a base64 body can carry bytes that are not UTF-8; the app must still answer 400, not crash."""
     body = b'{"instances": ["\xff\xfe"]}'
     event = make_event(kind, body=body, headers=[("Content-Type", JSON)], base64_body=True)
-    assert decode(handler_module.handler(event, None)).error() == (400, "invalid_encoding")
+    assert decode(lambda_handler(event, None)).error() == (400, "invalid_encoding")
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_body_over_the_limit(credit_store: tuple[Path, TrainResult], handler_module: ModuleType, kind: str) -> None:
-    handler = handler_module.build_handler(Settings(model_store=credit_store[0].as_uri(), max_body_bytes=256))
+def test_body_over_the_limit(credit_store: tuple[Path, TrainResult], lambda_handler: LambdaHandler, kind: str) -> None:
+    handler = build_handler(Settings(model_store=credit_store[0].as_uri(), max_body_bytes=256))
     event = make_event(kind, body=GOOD_JSON, headers=[("Content-Type", JSON)], base64_body=kind == "alb")
     assert decode(handler(event, None)).error() == (413, "payload_too_large")
 
@@ -160,9 +159,9 @@ def test_body_over_the_limit(credit_store: tuple[Path, TrainResult], handler_mod
     ],
     ids=["no-key", "wrong-key", "x-api-key", "bearer"],
 )
-def test_api_keys(secured_module: ModuleType, kind: str, key_headers: list[tuple[str, str]], status: int) -> None:
+def test_api_keys(secured_handler: LambdaHandler, kind: str, key_headers: list[tuple[str, str]], status: int) -> None:
     event = make_event(kind, body=GOOD_JSON, headers=[("Content-Type", JSON), *key_headers])
-    response = decode(secured_module.handler(event, None))
+    response = decode(secured_handler(event, None))
     if status == 401:
         assert response.error() == (401, "unauthorized")
     else:
@@ -170,8 +169,8 @@ def test_api_keys(secured_module: ModuleType, kind: str, key_headers: list[tuple
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_probes_stay_open_with_api_keys(secured_module: ModuleType, kind: str) -> None:
-    assert decode(secured_module.handler(make_event(kind, "GET", "/ready"), None)).status == 200
+def test_probes_stay_open_with_api_keys(secured_handler: LambdaHandler, kind: str) -> None:
+    assert decode(secured_handler(make_event(kind, "GET", "/ready"), None)).status == 200
 
 
 # ---- what the adapter hands the app ----------------------------------------------------------------
@@ -200,14 +199,14 @@ QUERY = [("q", "a b&c=d"), ("q", "ü/%"), ("empty", "")]
 @pytest.mark.parametrize("content_length", [True, False], ids=["content-length", "no-content-length"])
 @pytest.mark.parametrize("base64_body", [False, True], ids=["plain", "base64"])
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_adapter_translation(handler_module: ModuleType, kind: str, base64_body: bool, content_length: bool) -> None:
+def test_adapter_translation(lambda_handler: LambdaHandler, kind: str, base64_body: bool, content_length: bool) -> None:
     """Method, path (stage stripped), query string, repeated headers, body and its length, for each event kind."""
     body = '{"ünïcode": 1}'.encode()
     headers = [("Content-Type", JSON), ("X-Multi", "a"), ("X-Multi", "b")]
     if content_length:
         headers.append(("Content-Length", str(len(body))))
     event = make_event(kind, "PUT", "/v2/models/x/infer", body, headers, base64_body=base64_body, query=QUERY)
-    seen = decode(handler_module.adapt(echo)(event, None)).json()
+    seen = decode(adapt(echo)(event, None)).json()
     assert seen["method"] == "PUT"
     assert seen["path"] == "/v2/models/x/infer"
     assert seen["script_root"] == (f"/{STAGE}" if kind == "http-v2-stage" else "")
@@ -232,18 +231,18 @@ def test_adapter_translation(handler_module: ModuleType, kind: str, base64_body:
         ("$default", "/predict", "", "/predict"),
     ],
 )
-def test_strip_stage(handler_module: ModuleType, stage: str, raw_path: str, script_root: str, path: str) -> None:
+def test_strip_stage(lambda_handler: LambdaHandler, stage: str, raw_path: str, script_root: str, path: str) -> None:
     event = make_event("http-v2", "GET", raw_path)
     event["requestContext"]["stage"] = stage
-    seen = decode(handler_module.adapt(echo)(event, None)).json()
+    seen = decode(adapt(echo)(event, None)).json()
     assert (seen["script_root"], seen["path"]) == (script_root, path)
 
 
-def test_rest_api_keeps_its_path_on_a_named_stage(handler_module: ModuleType) -> None:
+def test_rest_api_keeps_its_path_on_a_named_stage(lambda_handler: LambdaHandler) -> None:
     """A REST API's `path` never has the stage (only requestContext.path does), so nothing is stripped."""
     event = make_event("rest-v1", "GET", f"/{STAGE}/x")
     assert event["requestContext"]["stage"] == STAGE
-    seen = decode(handler_module.adapt(echo)(event, None)).json()
+    seen = decode(adapt(echo)(event, None)).json()
     assert (seen["script_root"], seen["path"]) == ("", f"/{STAGE}/x")
 
 
@@ -261,14 +260,14 @@ def test_app_and_model_are_built_once(credit_store: tuple[Path, TrainResult], mo
     monkeypatch.setattr(ModelState, "open_predictor", counting)
     clear_treeport_env(monkeypatch)
     monkeypatch.setenv("TREEPORT_MODEL_STORE", credit_store[0].as_uri())
-    module = load_handler_module("treeport_lambda_handler_once")
+    handler = build_handler()  # what lambda/handler.py does at import, in Lambda's init phase
     assert loads == ["LATEST"]
     for kind in KINDS:
         event = make_event(kind, body=GOOD_JSON, headers=[("Content-Type", JSON)])
-        assert decode(module.handler(event, None)).status == 200
+        assert decode(handler(event, None)).status == 200
     assert loads == ["LATEST"]
     # One app kept its state across invocations: its request counter saw all of them.
-    metrics = decode(module.handler(make_event("http-v2", "GET", "/metrics"), None)).body.decode()
+    metrics = decode(handler(make_event("http-v2", "GET", "/metrics"), None)).body.decode()
     line = next(m for m in metrics.splitlines() if m.startswith("treeport_requests_total") and '"/predict"' in m)
     assert line.endswith(f" {float(len(KINDS))}")
 

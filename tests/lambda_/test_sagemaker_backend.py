@@ -30,6 +30,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from api.app import create_app
+from api.lambda_adapter import LambdaHandler, build_handler
 from api.settings import Settings
 from model.bundle import load_bundle
 from model.data import credit_risk
@@ -126,14 +127,14 @@ def endpoint_name() -> str:
 
 
 @pytest.fixture
-def sagemaker_handler(credit_store: tuple[Path, TrainResult], handler_module: Any) -> Callable[..., Any]:
+def sagemaker_handler(credit_store: tuple[Path, TrainResult], lambda_handler: LambdaHandler) -> Callable[..., Any]:
     """Return `build(endpoint, **settings)`: a Lambda handler on the sagemaker backend."""
 
     def build(endpoint: str, **overrides: Any) -> Any:
         settings = Settings(
             model_store=credit_store[0].as_uri(), backend="sagemaker", sagemaker_endpoint=endpoint, **overrides
         )
-        return handler_module.build_handler(settings)
+        return build_handler(settings)
 
     return build
 
@@ -359,7 +360,7 @@ def test_end_to_end_against_a_local_endpoint(
     client_kind: str,
     credit_store: tuple[Path, TrainResult],
     sagemaker_handler: Callable[..., Any],
-    handler_module: Any,
+    lambda_handler: LambdaHandler,
     s3_env: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -372,7 +373,7 @@ def test_end_to_end_against_a_local_endpoint(
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{server.server_port}")
         records = sample_records()
         proxied = decode(sagemaker_handler("credit-risk-endpoint")(predict_event(records), None))
-        local = decode(handler_module.handler(predict_event(records), None))
+        local = decode(lambda_handler(predict_event(records), None))
     finally:
         server.shutdown()
     assert proxied.status == 200, proxied.body
