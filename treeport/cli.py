@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, TextIO
@@ -407,35 +409,49 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FAILURE  # not reached: execve replaces the process or raises
 
 
-def bench_module() -> Any:
-    """Return `bench.run` from the source checkout this command runs from (benchmarks are not installed)."""
+def bench_checkout() -> Path:
+    """Return the source checkout this command runs from, which holds bench/ (benchmarks are not installed)."""
     checkout = Path(__file__).resolve().parents[1]
-    if not (checkout / "bench" / "__init__.py").is_file():
+    if not (checkout / "bench" / "__main__.py").is_file():
         raise UserError(f"treeport bench runs from a source checkout; no bench/ folder beside {checkout / 'treeport'}")
-    if str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    import importlib
-
-    return importlib.import_module("bench.run")
+    return checkout
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    """Run the benchmarks; the exit code is 1 if a part failed (missed targets are reported, not failures)."""
-    run = bench_module()
+    """Run the benchmarks (`python -m bench` in the checkout, its own process: the CLI does not import bench/);
+    the exit code is bench's: 1 if a part failed (missed targets are reported, not failures), 2 for bad arguments."""
+    checkout = bench_checkout()
     argv = ["--quick"] if args.quick else []
-    for flag, value in (("--json", args.json), ("--parts", args.parts), ("--store", args.bench_store)):
+    # bench runs in the checkout: a relative report path still means one relative to where the user is.
+    report = str(Path(args.json).resolve()) if args.json is not None else None
+    for flag, value in (("--json", report), ("--parts", args.parts), ("--store", args.bench_store)):
         if value is not None:
             argv += [flag, value]
-    return int(
-        run.run(
-            quick=args.quick,
-            json_path=args.json or str(run.DEFAULT_JSON),
-            parts=args.parts or ",".join(run.PARTS),
-            store=args.bench_store,
-            out=out,
-            argv=argv,
-        )
-    )
+    out.flush()
+    sys.stderr.flush()
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=checkout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        errors = proc.stderr
+
+        def forward_errors() -> None:
+            for line in errors:
+                sys.stderr.write(line)
+
+        relay = threading.Thread(target=forward_errors, daemon=True)
+        relay.start()
+        for line in proc.stdout:
+            out.write(line)
+            out.flush()
+        code = proc.wait()
+        relay.join()
+    return code
 
 
 def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
