@@ -35,7 +35,7 @@ def raised_codes() -> list[tuple[str, int, str, int]]:
 def error_classes() -> list[type[TreeportError]]:
     """Return every TreeportError subclass the serving and model code defines."""
     import api.state  # noqa: F401  (defines ModelNotReady)
-    import model.sagemaker_predictor  # noqa: F401
+    import model.sagemaker_predictor
     import model.sagemaker_runtime  # noqa: F401
 
     out: list[type[TreeportError]] = []
