@@ -7,7 +7,10 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,35 @@ def decode(response: dict[str, Any]) -> LambdaResponse:
     text = response.get("body") or ""
     body = base64.b64decode(text) if response.get("isBase64Encoded") else text.encode()
     return LambdaResponse(int(response["statusCode"]), headers, body, response)
+
+
+def run_like_lambda(
+    event: dict[str, Any], settings: dict[str, str], after: str = "", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run lambda/handler.py in a fresh interpreter as the runtime does: the task root on sys.path, `import
+    handler`, call `handler.handler(event, None)` and print its answer as JSON (the last stdout line).
+
+    `settings` are the TREEPORT_* variables (none other is inherited); `after` is more Python run afterwards,
+    which may print a JSON line of its own instead (`response` holds the answer).
+    """
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(HANDLER_PATH.parent)!r})\n"
+        "import handler\n"
+        "response = handler.handler(json.loads(sys.stdin.read()), None)\n" + (after or "print(json.dumps(response))\n")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEPORT_")}
+    env.update(settings)
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=check,
+    )
 
 
 def clear_treeport_env(mp: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,6 @@ from model.pipeline import TrainResult
 from model.predictor import Predictor
 from tests.api.conftest import RECORD
 from tests.lambda_.conftest import (
-    HANDLER_PATH,
     KEY,
     KINDS,
     ROOT,
@@ -32,6 +31,7 @@ from tests.lambda_.conftest import (
     clear_treeport_env,
     decode,
     make_event,
+    run_like_lambda,
 )
 
 JSON = "application/json"
@@ -275,24 +275,7 @@ def test_app_and_model_are_built_once(credit_store: tuple[Path, TrainResult], mo
 def test_lambda_runtime_import(credit_store: tuple[Path, TrainResult]) -> None:
     """As the runtime does it: the task root on sys.path, `import handler`, call `handler.handler`."""
     event = make_event("http-v2-stage", body=GOOD_JSON, headers=[("content-type", JSON)])
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(HANDLER_PATH.parent)!r})\n"
-        "import handler\n"
-        "print(json.dumps(handler.handler(json.loads(sys.stdin.read()), None)))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEPORT_")}
-    env["TREEPORT_MODEL_STORE"] = credit_store[0].as_uri()
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(event),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
+    done = run_like_lambda(event, {"TREEPORT_MODEL_STORE": credit_store[0].as_uri()})
     response = decode(json.loads(done.stdout.splitlines()[-1]))
     assert response.status == 200 and len(response.json()["predictions"]) == 2
 
@@ -311,22 +294,6 @@ def test_importable_as_lambda_dot_handler(credit_store: tuple[Path, TrainResult]
 def test_a_failed_model_load_fails_the_init(tmp_path: Path) -> None:
     """Lambda retries a failed init on the next invocation; an init that "succeeds" unready would 503 for life."""
     event = make_event("http-v2", "GET", "/ready")
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(HANDLER_PATH.parent)!r})\n"
-        "import handler\n"
-        "print(json.dumps(handler.handler(json.loads(sys.stdin.read()), None)))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEPORT_")}
-    env["TREEPORT_MODEL_STORE"] = (tmp_path / "empty-store").as_uri()
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(event),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = run_like_lambda(event, {"TREEPORT_MODEL_STORE": (tmp_path / "empty-store").as_uri()}, check=False)
     assert done.returncode != 0, done.stdout
     assert "ModelNotReady" in done.stderr and "no promoted version of model 'credit-risk'" in done.stderr

@@ -9,11 +9,8 @@ The endpoint is reached over real HTTP through botocore's `sagemaker-runtime` cl
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -40,7 +37,7 @@ from model.sagemaker_predictor import SageMakerPredictor, to_csv
 from model.sagemaker_runtime import DirectRuntime
 from model.store import open_store
 from tests.api.conftest import RECORD
-from tests.lambda_.conftest import HANDLER_PATH, ROOT, decode, make_event, signature_checks_out
+from tests.lambda_.conftest import decode, make_event, run_like_lambda, signature_checks_out
 
 pytestmark = pytest.mark.integration
 
@@ -410,28 +407,14 @@ def test_sagemaker_backend_imports_no_model_libraries(moto: Moto, credit_store: 
             "ContentType": "application/json",
         }
     )
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(HANDLER_PATH.parent)!r})\n"
-        "import handler\n"
-        "response = handler.handler(json.loads(sys.stdin.read()), None)\n"
+    after = (
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
         "print(json.dumps({'status': response['statusCode'], 'heavy': heavy}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEPORT_")}
-    env.update(
-        TREEPORT_MODEL_STORE=credit_store[0].as_uri(),
-        TREEPORT_BACKEND="sagemaker",
-        TREEPORT_SAGEMAKER_ENDPOINT=endpoint_name(),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(predict_event(unique_records(1))),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
+    settings = {
+        "TREEPORT_MODEL_STORE": credit_store[0].as_uri(),
+        "TREEPORT_BACKEND": "sagemaker",
+        "TREEPORT_SAGEMAKER_ENDPOINT": endpoint_name(),
+    }
+    done = run_like_lambda(predict_event(unique_records(1)), settings, after)
     assert json.loads(done.stdout.splitlines()[-1]) == {"status": 200, "heavy": []}
