@@ -48,9 +48,18 @@ from xgboost import dask as dxgb
 
 from model.backends import XGBoostBackend
 from model.data import local_path, read_table
+from model.engines import (
+    TrainConfig,
+    Trained,
+    class_count,
+    labelled_masks,
+    load_data,
+    resolve_schema,
+    split_labels,
+    split_sizes,
+)
 from model.errors import DataError, PlatformError, UserError
 from model.hardware import allowed_cpus
-from model.pipeline import TrainConfig, Trained, class_count, load_data, resolve_schema
 from model.preprocess import Preprocessor
 from model.schema import (
     CategoricalFeature,
@@ -71,7 +80,6 @@ from model.train import (
     keep_best,
     last_valid_metric,
     progress_printer,
-    split,
     xgb_params,
 )
 
@@ -125,14 +133,14 @@ def local_cluster(workers: int) -> LocalCluster:
     )
 
 
-def train_on_dask(config: TrainConfig) -> Trained:
+def train_on_dask(config: TrainConfig, threads: int) -> Trained:
     """Read, split, preprocess and boost on a Dask cluster; return the model and its test-split evidence."""
     if config.scheduler and config.workers:
         raise UserError("--workers sizes the LocalCluster started without --scheduler; give one or the other")
     # A path or prefix that names no file is the user's to fix: say so before starting or joining a cluster.
     uris = partition_uris(config.data) if config.data else None
     with dask_client(config.scheduler, config.workers) as client:
-        return train_with_client(client, config, uris)
+        return train_with_client(client, config, uris, threads)
 
 
 @contextlib.contextmanager
@@ -163,8 +171,11 @@ class Prepared:
     partition_sources: list[str]
 
 
-def train_with_client(client: Client, config: TrainConfig, uris: list[str] | None = None) -> Trained:
-    """Run the Dask engine on `client`'s cluster (`train_on_dask` without the cluster's lifetime)."""
+def train_with_client(
+    client: Client, config: TrainConfig, uris: list[str] | None = None, threads: int | None = None
+) -> Trained:
+    """Run the Dask engine on `client`'s cluster (`train_on_dask` without the cluster's lifetime); `threads` is
+    this process's count for the parity reference (default: the CPUs allowed)."""
     clock: dict[str, float] = {}
     started = time.perf_counter()
     prepared = prepare(client, config, uris)
@@ -208,7 +219,7 @@ def train_with_client(client: Client, config: TrainConfig, uris: list[str] | Non
     scores = np.asarray(client.compute(dxgb.inplace_predict(client, booster, x_test)).result())
     scores = scores.reshape(len(scores), n_classes) if task == "multiclass" else scores.ravel()
     x_parity = np.ascontiguousarray(client.compute(x_test[:PARITY_ROWS]).result())
-    booster.set_param({"nthread": config.threads or allowed_cpus()})
+    booster.set_param({"nthread": threads or config.threads or allowed_cpus()})
     reference = XGBoostBackend.from_booster(booster, task, n_classes).outputs(x_parity)
     workers = client.nthreads()
     parts = prepared.parts
@@ -224,12 +235,7 @@ def train_with_client(client: Client, config: TrainConfig, uris: list[str] | Non
         reference_parity=reference,
         notes=prepared.notes,
         source=prepared.source,
-        rows={
-            "rows": len(prepared.y),
-            "train_rows": len(parts.train),
-            "valid_rows": len(parts.valid),
-            "test_rows": len(parts.test),
-        },
+        rows=split_sizes(len(prepared.y), parts),
         clock=clock,
         engine={
             "name": "dask",
@@ -258,14 +264,12 @@ def _prepare(client: Client, config: TrainConfig, uris: list[str] | None) -> Pre
     notes = list(schema.notes)
     target = schema.target.name
     labels = table.pieces(target)
-    if config.drop_unlabelled:
-        missing = sum(int(piece.isna().sum()) for piece in labels)
-        if missing:
-            notes.append(f"dropped {missing} row(s) with no {target!r} value")
-            frame = frame[frame[target].notnull()]
-            labels = [piece[piece.notna()] for piece in labels]
+    masks = labelled_masks(config, schema, labels, notes)
+    if masks is not None:
+        frame = frame[frame[target].notnull()]
+        labels = [piece[mask] for piece, mask in zip(labels, masks, strict=True)]
     y = encode_target(pd.DataFrame({target: pd.concat(labels, ignore_index=True)}), schema.target, source)
-    parts = split(y, stratify=schema.target.task != "regression", seed=config.seed, source=source)
+    parts = split_labels(config, schema, y, source)
 
     assignment = np.empty(len(y), dtype=np.int8)
     assignment[parts.train], assignment[parts.valid], assignment[parts.test] = TRAIN, VALID, TEST
