@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +14,7 @@ import pytest
 
 from model.data import credit_risk
 from model.pipeline import TrainConfig, TrainResult, run_training
+from tests.servers import moto_server
 
 # Small models keep the suite fast; the pipeline is the same as for the default model.
 FAST_PARAMS = {"num_boost_round": 40, "max_depth": 4, "early_stopping_rounds": 10}
@@ -112,41 +108,11 @@ def credit_frame() -> pd.DataFrame:
     return credit_risk(3000, seed=7)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """Start `moto_server` (a real HTTP S3 API) on 127.0.0.1 for the session; stop it afterwards."""
-    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
-    if exe is None:
-        pytest.fail("moto_server not found: install the dev extras (moto[server])")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with code {proc.returncode}")
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start within 30 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

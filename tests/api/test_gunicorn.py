@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from model.pipeline import TrainResult
 from tests.api.conftest import RECORD
 from tests.conftest import train_into
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,13 +40,6 @@ GRACEFUL_TIMEOUT = 30  # api/gunicorn.conf.py's graceful_timeout
 START_TIMEOUT = 90
 ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(s)s"  # "<pid> POST /predict 200"
 LISTEN = "0A"  # TCP state in /proc/net/tcp
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(port: int, method: str, path: str, body: bytes | None = None, key: str | None = None) -> tuple[int, Any]:

@@ -38,6 +38,7 @@ from model.sagemaker_runtime import DirectRuntime
 from model.store import open_store
 from tests.api.conftest import RECORD
 from tests.lambda_.conftest import decode, make_event, run_like_lambda, signature_checks_out
+from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -174,10 +175,7 @@ def test_unusable_answers_are_502(moto: Moto, sagemaker_handler: Callable[..., A
 def test_unreachable_endpoint_is_502(
     client_kind: str, sagemaker_handler: Callable[..., Any], s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{free_port()}")
     response = decode(sagemaker_handler(endpoint_name())(predict_event(RECORDS), None))
     assert response.error() == (502, "upstream_error")
 

@@ -25,6 +25,7 @@ from model.sagemaker_runtime import (
     sigv4_headers,
 )
 from tests.lambda_.conftest import botocore_authorization, signature_checks_out
+from tests.servers import free_port
 
 # AWS's Signature Version 4 test suite (as botocore ships it: tests/unit/auth/aws4_testsuite/post-vanilla):
 # POST / to example.amazonaws.com, empty body, no other header, service "service" in us-east-1.
@@ -294,13 +295,8 @@ def test_errors_name_their_code(
 
 
 def test_nothing_listening_is_upstream_error(direct: Callable[..., DirectRuntime]) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(UpstreamError, match="unreachable"):
-        direct(f"http://127.0.0.1:{port}").invoke("e", b"1\n")
+        direct(f"http://127.0.0.1:{free_port()}").invoke("e", b"1\n")
 
 
 def test_silence_is_upstream_timeout(direct: Callable[..., DirectRuntime]) -> None:

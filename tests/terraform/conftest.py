@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import moto_server
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
@@ -109,39 +109,9 @@ def terraform_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_configuration(tmp_path_factory.mktemp("tf"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
     """Start moto_server (every AWS service on one port) on 127.0.0.1, with the gaps the stacks hit filled
     (see moto_xeon_server.py); stop it afterwards."""
-    port = _free_port()
-    launcher = Path(__file__).with_name("moto_xeon_server.py")
-    proc = subprocess.Popen(
-        [sys.executable, str(launcher), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with code {proc.returncode}")
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("moto_server did not start within 30 s")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)  # reap it: a killed server left unwaited is a ResourceWarning (an error here)
+    with moto_server([sys.executable, str(Path(__file__).with_name("moto_xeon_server.py"))]) as url:
+        yield url
