@@ -1,0 +1,186 @@
+"""Drift: PSI against a hand computation, and the baseline's bins and lookups (model/drift.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.drift import (
+    MISSING,
+    MISSING_OR_UNSEEN,
+    PSI_FLOOR,
+    Baseline,
+    fit_baseline,
+    plot_drift,
+    psi,
+)
+from model.errors import BundleIntegrityError
+from model.preprocess import Preprocessor
+from model.schema import Schema
+
+
+def test_psi_matches_a_hand_computation() -> None:
+    # Two bins swap a quarter of the rows: 0.25*ln(0.5/0.25) + 0 + (-0.25)*ln(0.25/0.5) = 0.5*ln 2.
+    assert psi(np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.25, 0.25])) == pytest.approx(0.5 * math.log(2), abs=1e-12)
+    # Counts are normalised first: the same shares give the same PSI.
+    assert psi(np.array([100, 100, 200]), np.array([2, 1, 1])) == pytest.approx(0.5 * math.log(2), abs=1e-12)
+    assert psi(np.array([0.1, 0.9]), np.array([0.1, 0.9])) == 0.0
+
+
+def test_psi_floors_an_empty_bin() -> None:
+    # Served rows all land in the first bin: the second bin's actual share 0 is floored at PSI_FLOOR.
+    expected = (1.0 - 0.5) * math.log(1.0 / 0.5) + (PSI_FLOOR - 0.5) * math.log(PSI_FLOOR / 0.5)
+    assert psi(np.array([0.5, 0.5]), np.array([7, 0])) == pytest.approx(expected, abs=1e-12)
+    assert math.isfinite(psi(np.array([1.0, 0.0]), np.array([0.0, 1.0])))
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "match"),
+    [([0.5, 0.5], [1.0], "same bins"), ([0.0, 0.0], [1.0, 1.0], "at least one count"), ([1, 1], [0, 0], "at least")],
+)
+def test_psi_refuses_vectors_it_cannot_compare(expected: list[float], actual: list[float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        psi(np.array(expected), np.array(actual))
+
+
+def small_schema() -> Schema:
+    return Schema.from_dict(
+        {
+            "target": {"name": "y", "task": "binary", "classes": [0, 1], "positive_class": 1},
+            "features": [
+                {"name": "n", "type": "numeric", "nullable": True},
+                {"name": "c", "type": "categorical", "categories": ["a", "b", "z"], "nullable": True},
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def small() -> tuple[Preprocessor, Baseline, np.ndarray]:
+    """A baseline fitted by hand-checkable data: n = 1..100 (10 NaN), c = a/b in 3:1; scores 0..0.99."""
+    frame = pd.DataFrame(
+        {
+            "n": [float(v) if v % 10 else None for v in range(1, 101)],
+            "c": ["a", "a", "a", "b"] * 25,
+        }
+    )
+    pre = Preprocessor.fit(frame, small_schema())
+    x = pre.transform_frame(frame)
+    scores = np.arange(100) / 100
+    return pre, fit_baseline(pre, x, scores, "binary", [0, 1]), x
+
+
+def test_baseline_bins_are_quantiles_with_missing_apart(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    pre, baseline, _ = small
+    n, c = baseline.features
+    assert n.kind == "numeric" and n.labels[0] == MISSING
+    assert len(n.edges) == 9 and list(n.edges) == sorted(n.edges)
+    assert n.expected[0] == pytest.approx(0.10)  # the ten missing values
+    assert sum(n.expected[1:]) == pytest.approx(0.90)
+    # Deciles of 90 values put 9 in each of the 10 value bins.
+    assert list(n.expected[1:]) == pytest.approx([0.09] * 10)
+    # "z" was never seen in training, so it has no column: it shares the missing-or-unseen bin.
+    assert c.labels == (MISSING_OR_UNSEEN, "a", "b") and c.expected == pytest.approx((0.0, 0.75, 0.25))
+    assert baseline.score.labels[0] == MISSING and baseline.score.expected[0] == 0.0
+    assert baseline.n_bins == len(n.labels) + len(c.labels) + len(baseline.score.labels)
+    assert baseline.columns == pre.n_columns
+
+
+def test_counts_of_the_baseline_rows_give_the_baseline(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    _, baseline, x = small
+    report = baseline.report(baseline.counts(x, np.arange(100) / 100))
+    assert report.rows == 100
+    assert [f.psi for f in report.features] == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert report.score.psi == pytest.approx(0.0, abs=1e-12)
+    assert report.drifting == [] and not report.alarm
+
+
+def test_lookup_puts_each_value_in_its_bin(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    pre, baseline, _ = small
+    n, c = baseline.features
+    below, between, above = n.edges[0] - 1, (n.edges[3] + n.edges[4]) / 2, n.edges[-1] + 1000
+    records = [
+        {"n": below, "c": "a"},
+        {"n": between, "c": "b"},
+        {"n": above, "c": "z"},  # a known category the training split never showed
+        {"n": n.edges[2], "c": None},  # a value on an edge goes to the bin above it
+        {"n": None, "c": "a"},
+    ]
+    x = pre.transform_records(records)
+    counts = baseline.counts(x, np.array([0.0, 0.5, 0.995, 0.2, 0.3]))
+    numeric, categorical = counts[: len(n.labels)], counts[len(n.labels) : len(n.labels) + len(c.labels)]
+    assert numeric.tolist() == np.bincount([1, 5, 10, 4, 0], minlength=len(n.labels)).tolist()
+    assert categorical.tolist() == [2, 2, 1]  # missing-or-unseen (z, None), a, b
+    assert counts.sum() == 3 * len(records)
+
+
+def test_vectorised_lookup_matches_searchsorted_per_value() -> None:
+    """A differential test: the padded-edge lookup of many features against a row-by-row searchsorted."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"n": rng.normal(size=500), "c": rng.choice(["a", "b"], 500)})
+    frame.loc[rng.random(500) < 0.1, "n"] = None
+    pre = Preprocessor.fit(frame, small_schema())
+    x = pre.transform_frame(frame)
+    baseline = fit_baseline(pre, x, rng.random(500), "binary", [0, 1])
+    served = pd.DataFrame({"n": rng.normal(1.0, 2.0, 300), "c": rng.choice(["a", "b", "z"], 300)})
+    served.loc[rng.random(300) < 0.3, "n"] = None
+    xs = pre.transform_frame(served)
+    scores = rng.random(300)
+    counts = baseline.counts(xs, scores)
+    n = baseline.features[0]
+    expected_bins = [0 if math.isnan(v) else 1 + int(np.searchsorted(n.edges, v, side="right")) for v in xs[:, 0]]
+    assert counts[: len(n.labels)].tolist() == np.bincount(expected_bins, minlength=len(n.labels)).tolist()
+    score_bins = [1 + int(np.searchsorted(baseline.score.edges, s, side="right")) for s in scores]
+    tail = counts[baseline.offsets[-1] :]
+    assert tail.tolist() == np.bincount(score_bins, minlength=len(baseline.score.labels)).tolist()
+
+
+def test_a_shift_raises_the_psi_of_that_feature_only(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    pre, baseline, _ = small
+    records = [{"n": float(v % 90 + 1) * 3, "c": "ab"[v % 4 == 0]} for v in range(400)]
+    report = baseline.report(baseline.counts(pre.transform_records(records), np.arange(400) / 400 % 1))
+    by_name = {f.name: f for f in report.features}
+    assert by_name["n"].psi is not None and by_name["n"].psi > 0.2
+    assert by_name["c"].psi is not None and by_name["c"].psi < 0.01
+    assert report.drifting == ["n"] and report.alarm
+    assert by_name["n"].to_dict()["missing"] == {"expected": pytest.approx(0.1), "actual": 0.0}
+
+
+def test_no_rows_give_no_psi(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    _, baseline, _ = small
+    report = baseline.report(np.zeros(baseline.n_bins, dtype=np.int64))
+    assert report.rows == 0 and report.psi_max is None and not report.alarm
+    assert all(f.psi is None for f in report.features)
+
+
+def test_multiclass_score_is_the_predicted_class(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    pre, _, x = small
+    probabilities = np.tile([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], (50, 1))
+    baseline = fit_baseline(pre, x, probabilities, "multiclass", ["a", "b", "c"])
+    assert baseline.score.kind == "label" and baseline.score.expected == pytest.approx((0, 0.5, 0, 0.5))
+    counts = baseline.counts(x[:4], np.array([[0.1, 0.8, 0.1]] * 4))
+    assert counts[baseline.offsets[-1] :].tolist() == [0, 0, 4, 0]
+
+
+def test_baseline_round_trips_and_refuses_garbage(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    _, baseline, x = small
+    raw = json.loads(json.dumps(baseline.to_dict()))
+    again = Baseline.from_dict(raw)
+    assert again.to_dict() == baseline.to_dict()
+    assert again.counts(x, np.arange(100) / 100).tolist() == baseline.counts(x, np.arange(100) / 100).tolist()
+    for bad in ({}, {"format_version": 9}, {**raw, "features": [{"name": "n"}]}, [], {**raw, "rows": "x"}):
+        with pytest.raises(BundleIntegrityError, match=r"m/v/baseline\.json: not a usable baseline"):
+            Baseline.from_dict(bad, "m/v/baseline.json")
+    truncated = {**raw, "score": {**raw["score"], "expected": raw["score"]["expected"][:-1]}}
+    with pytest.raises(BundleIntegrityError, match="do not match"):
+        Baseline.from_dict(truncated)
+
+
+def test_plot_is_a_png(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
+    _, baseline, x = small
+    report = baseline.report(baseline.counts(x, np.arange(100) / 100))
+    assert plot_drift(report.features[0], "m 1").startswith(b"\x89PNG\r\n\x1a\n")
