@@ -19,6 +19,7 @@ provider "aws" {
     content {
       apigateway             = endpoints.value
       applicationautoscaling = endpoints.value
+      cloudwatch             = endpoints.value
       ec2                    = endpoints.value
       ecr                    = endpoints.value
       eks                    = endpoints.value
@@ -28,6 +29,7 @@ provider "aws" {
       logs                   = endpoints.value
       s3                     = endpoints.value
       sagemaker              = endpoints.value
+      sns                    = endpoints.value
       sts                    = endpoints.value
       wafv2                  = endpoints.value
     }

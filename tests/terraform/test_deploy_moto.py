@@ -158,6 +158,19 @@ def check_serverless_stack(aws: dict[str, Any], tmp_path: Path) -> None:
     rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
 
+    # Alarms (issue 16): seven, all notifying the stack's topic; the canary's are among them; one dashboard.
+    cloudwatch, sns = aws["client"]("cloudwatch"), aws["client"]("sns")
+    alarms = cloudwatch.describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
+    assert len(alarms) == len(outputs["alarm_names"]) == 7
+    assert {a["AlarmActions"][0] for a in alarms} == {outputs["alarm_topic_arn"]}
+    assert set(outputs["rollback_alarm_names"]) < set(outputs["alarm_names"])
+    assert "tpsls-api-api-5xx-rate" in outputs["rollback_alarm_names"]
+    assert (
+        sns.get_topic_attributes(TopicArn=outputs["alarm_topic_arn"])["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    )
+    widgets = json.loads(cloudwatch.get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"])["widgets"]
+    assert len(widgets) == 5
+
     drift = second_plan_drift(tmp_path / "state", "serverless", common)
     print(f"serverless drift on a second plan against moto: {sorted(drift)}")
     assert drift <= KNOWN_MOTO_DRIFT["serverless"], f"new drift: {sorted(drift - KNOWN_MOTO_DRIFT['serverless'])}"
@@ -165,6 +178,7 @@ def check_serverless_stack(aws: dict[str, Any], tmp_path: Path) -> None:
     check_serverless_rollout(aws, tmp_path, outputs["function_name"])
 
     deploy_run(["serverless", "destroy", "--auto-approve", *common])
+    assert cloudwatch.describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"] == []
     assert not exists(lambda: lam.get_function(FunctionName=outputs["function_name"]))
     assert not exists(lambda: apigw.get_rest_api(restApiId=api_id))
     assert not exists(lambda: apigw.get_stage(restApiId=api_id, stageName=stage))

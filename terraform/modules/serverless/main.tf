@@ -391,3 +391,114 @@ resource "aws_api_gateway_usage_plan_key" "this" {
   key_type      = "API_KEY"
   usage_plan_id = aws_api_gateway_usage_plan.this.id
 }
+
+# --- alarms and the dashboard ---------------------------------------------------------------------------------------
+
+# Every alarm notifies this topic (subscribe to it: e-mail, chat, paging); the canary of
+# `treeport deploy serverless rollout` watches the ones in rollback_alarm_names and moves the alias back when one fires.
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+locals {
+  api_dimensions    = { ApiName = aws_api_gateway_rest_api.this.name, Stage = var.stage_name }
+  lambda_dimensions = { FunctionName = aws_lambda_function.this.function_name, Resource = "${aws_lambda_function.this.function_name}:${aws_lambda_alias.live.name}" }
+  # 80% of the reserved concurrency, or of the account's default regional limit (1000) when none is reserved.
+  concurrency_threshold = coalesce(var.alarm_thresholds.lambda_concurrency, floor(0.8 * (var.reserved_concurrency == -1 ? 1000 : var.reserved_concurrency)))
+  # REST API 5XXError and 4XXError are 0 or 1 per request, so their Average is the error rate.
+  alarms = {
+    api-5xx-rate = {
+      namespace   = "AWS/ApiGateway", metric = "5XXError", statistic = "Average", extended = null
+      dimensions  = local.api_dimensions, threshold = var.alarm_thresholds.api_5xx_rate
+      description = "Share of requests answered 5XX by API Gateway (the function failing or timing out)."
+    }
+    api-4xx-rate = {
+      namespace   = "AWS/ApiGateway", metric = "4XXError", statistic = "Average", extended = null
+      dimensions  = local.api_dimensions, threshold = var.alarm_thresholds.api_4xx_rate
+      description = "Share of requests refused 4XX: throttled (429), over quota, without a valid key, or invalid input."
+    }
+    api-latency-p99 = {
+      namespace   = "AWS/ApiGateway", metric = "Latency", statistic = null, extended = "p99"
+      dimensions  = local.api_dimensions, threshold = var.alarm_thresholds.api_latency_p99_ms
+      description = "p99 of API Gateway's latency in milliseconds, request in to response out."
+    }
+    lambda-errors = {
+      namespace   = "AWS/Lambda", metric = "Errors", statistic = "Sum", extended = null
+      dimensions  = local.lambda_dimensions, threshold = var.alarm_thresholds.lambda_errors
+      description = "Invocations of the live alias that failed (an unhandled error or a timeout), per period."
+    }
+    lambda-duration-p99 = {
+      namespace   = "AWS/Lambda", metric = "Duration", statistic = null, extended = "p99"
+      dimensions  = local.lambda_dimensions, threshold = var.alarm_thresholds.lambda_duration_p99_ms
+      description = "p99 of the live alias's invocation duration in milliseconds."
+    }
+    lambda-throttles = {
+      namespace   = "AWS/Lambda", metric = "Throttles", statistic = "Sum", extended = null
+      dimensions  = local.lambda_dimensions, threshold = var.alarm_thresholds.lambda_throttles
+      description = "Invocations refused for lack of concurrency, per period."
+    }
+    lambda-concurrency = {
+      namespace   = "AWS/Lambda", metric = "ConcurrentExecutions", statistic = "Maximum", extended = null
+      dimensions  = { FunctionName = aws_lambda_function.this.function_name }, threshold = local.concurrency_threshold
+      description = "Concurrent executions of the function, near its reserved (or the account's) limit."
+    }
+  }
+  # What a bad version shows within minutes; throttles and concurrency are about load, not the version.
+  rollback_alarms = ["api-5xx-rate", "api-latency-p99", "lambda-errors", "lambda-duration-p99"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended
+  period              = var.alarm_period_seconds
+  evaluation_periods  = var.alarm_evaluation_periods
+  datapoints_to_alarm = var.alarm_evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  # No traffic is no evidence of a fault.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = [aws_sns_topic.alarms.arn]
+  ok_actions         = [aws_sns_topic.alarms.arn]
+  tags               = var.tags
+}
+
+locals {
+  api_metric    = ["ApiName", aws_api_gateway_rest_api.this.name, "Stage", var.stage_name]
+  lambda_metric = ["FunctionName", aws_lambda_function.this.function_name]
+  dashboard_metrics = {
+    "API requests and errors"               = [concat(["AWS/ApiGateway", "Count"], local.api_metric, [{ stat = "Sum" }]), concat(["AWS/ApiGateway", "5XXError"], local.api_metric, [{ stat = "Sum" }]), concat(["AWS/ApiGateway", "4XXError"], local.api_metric, [{ stat = "Sum" }])]
+    "API latency p99 (ms)"                  = [concat(["AWS/ApiGateway", "Latency"], local.api_metric, [{ stat = "p99" }]), concat(["AWS/ApiGateway", "IntegrationLatency"], local.api_metric, [{ stat = "p99" }])]
+    "Lambda invocations and failures"       = [concat(["AWS/Lambda", "Invocations"], local.lambda_metric, [{ stat = "Sum" }]), concat(["AWS/Lambda", "Errors"], local.lambda_metric, [{ stat = "Sum" }]), concat(["AWS/Lambda", "Throttles"], local.lambda_metric, [{ stat = "Sum" }])]
+    "Lambda duration p99 (ms), concurrency" = [concat(["AWS/Lambda", "Duration"], local.lambda_metric, [{ stat = "p99" }]), concat(["AWS/Lambda", "ConcurrentExecutions"], local.lambda_metric, [{ stat = "Maximum", yAxis = "right" }])]
+  }
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = concat(
+      [
+        for i, title in keys(local.dashboard_metrics) : {
+          type = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6
+          properties = {
+            title   = title, region = data.aws_region.current.name, view = "timeSeries", period = var.alarm_period_seconds
+            metrics = local.dashboard_metrics[title]
+          }
+        }
+      ],
+      [{
+        type       = "alarm", x = 0, y = 12, width = 24, height = 4
+        properties = { title = "Alarms", alarms = [for a in aws_cloudwatch_metric_alarm.this : a.arn] }
+      }]
+    )
+  })
+}

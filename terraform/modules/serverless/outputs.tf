@@ -58,3 +58,23 @@ output "access_log_group_name" {
   description = "CloudWatch log group of the API's access logs."
   value       = aws_cloudwatch_log_group.access.name
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe to it)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the stack."
+  value       = sort([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name])
+}
+
+output "rollback_alarm_names" {
+  description = "The alarms a canary rollout watches: any of them in ALARM moves the live alias back."
+  value       = [for k in local.rollback_alarms : aws_cloudwatch_metric_alarm.this[k].alarm_name]
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the API and the function."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}

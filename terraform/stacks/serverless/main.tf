@@ -25,4 +25,5 @@ module "serverless" {
   throttle_rate_limit     = var.throttle_rate_limit
   throttle_burst_limit    = var.throttle_burst_limit
   quota_limit             = var.quota_limit
+  alarm_thresholds        = var.alarm_thresholds
 }

@@ -59,3 +59,23 @@ output "next_step" {
     "-H 'Content-Type: application/json' -d @request.json",
   ])
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies: subscribe to it (aws sns subscribe --topic-arn <this> --protocol email ...)."
+  value       = try(module.serverless[0].alarm_topic_arn, null)
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the stack."
+  value       = try(module.serverless[0].alarm_names, [])
+}
+
+output "rollback_alarm_names" {
+  description = "Alarms `treeport deploy serverless rollout` watches during a canary; one in ALARM rolls it back."
+  value       = try(module.serverless[0].rollback_alarm_names, [])
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the API and the function."
+  value       = try(module.serverless[0].dashboard_name, null)
+}

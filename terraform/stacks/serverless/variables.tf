@@ -96,3 +96,41 @@ variable "quota_limit" {
     error_message = "quota_limit must be at least 1."
   }
 }
+
+variable "alarm_thresholds" {
+  type = object({
+    api_5xx_rate           = optional(number, 0.01)
+    api_4xx_rate           = optional(number, 0.1)
+    api_latency_p99_ms     = optional(number, 2000)
+    lambda_errors          = optional(number, 5)
+    lambda_duration_p99_ms = optional(number, 2000)
+    lambda_throttles       = optional(number, 1)
+    lambda_concurrency     = optional(number)
+  })
+  description = "When each alarm fires, per period: API Gateway 5XX and 4XX (throttles included) as shares of requests (0-1), p99 latency and duration in ms, Lambda errors and throttles as counts, and concurrent executions (null: 80% of reserved_concurrency, or of 1000 when unreserved)."
+  default     = {}
+
+  validation {
+    condition = (
+      var.alarm_thresholds.api_5xx_rate > 0 && var.alarm_thresholds.api_5xx_rate <= 1
+      && var.alarm_thresholds.api_4xx_rate > 0 && var.alarm_thresholds.api_4xx_rate <= 1
+    )
+    error_message = "alarm_thresholds.api_5xx_rate and api_4xx_rate are shares of requests: more than 0, at most 1."
+  }
+
+  validation {
+    condition = (
+      var.alarm_thresholds.api_latency_p99_ms > 0 && var.alarm_thresholds.api_latency_p99_ms <= 29000
+      && var.alarm_thresholds.lambda_duration_p99_ms > 0 && var.alarm_thresholds.lambda_duration_p99_ms <= 900000
+    )
+    error_message = "alarm_thresholds latencies are milliseconds: api_latency_p99_ms in (0, 29000] (API Gateway's limit), lambda_duration_p99_ms in (0, 900000]."
+  }
+
+  validation {
+    condition = (
+      var.alarm_thresholds.lambda_errors >= 1 && var.alarm_thresholds.lambda_throttles >= 1
+      && (var.alarm_thresholds.lambda_concurrency == null ? true : var.alarm_thresholds.lambda_concurrency >= 1)
+    )
+    error_message = "alarm_thresholds.lambda_errors, lambda_throttles and lambda_concurrency are counts of at least 1."
+  }
+}

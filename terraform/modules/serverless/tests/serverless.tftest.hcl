@@ -27,6 +27,12 @@ mock_provider "aws" {
       invoke_arn = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:treeport-api:live/invocations"
     }
   }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:123456789012:treeport-api-alarms" }
+  }
+  mock_resource "aws_cloudwatch_metric_alarm" {
+    defaults = { arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:treeport-api" }
+  }
   mock_resource "aws_api_gateway_rest_api" {
     defaults = {
       execution_arn    = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234"
@@ -255,4 +261,135 @@ run "rejects_memory_out_of_range" {
   }
 
   expect_failures = [var.memory_size]
+}
+
+run "alarms_watch_the_api_and_the_function_and_notify_one_topic" {
+  command = apply
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 7 && alltrue([for a in aws_cloudwatch_metric_alarm.this : a.alarm_actions == toset([aws_sns_topic.alarms.arn]) && a.ok_actions == toset([aws_sns_topic.alarms.arn]) && a.treat_missing_data == "notBreaching"])
+    error_message = "Seven alarms, each notifying the alarm topic when it fires and when it clears; no traffic is not a fault."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["api-5xx-rate"].namespace == "AWS/ApiGateway" && aws_cloudwatch_metric_alarm.this["api-5xx-rate"].metric_name == "5XXError" && aws_cloudwatch_metric_alarm.this["api-5xx-rate"].statistic == "Average" && aws_cloudwatch_metric_alarm.this["api-5xx-rate"].threshold == 0.01 && aws_cloudwatch_metric_alarm.this["api-5xx-rate"].dimensions["ApiName"] == "treeport-api" && aws_cloudwatch_metric_alarm.this["api-5xx-rate"].dimensions["Stage"] == "v1"
+    error_message = "API Gateway 5XX must alarm on its rate (1% by default) for this API's stage."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["api-4xx-rate"].metric_name == "4XXError" && aws_cloudwatch_metric_alarm.this["api-4xx-rate"].threshold == 0.1
+    error_message = "API Gateway 4XX (throttles included) must alarm on its rate."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["api-latency-p99"].metric_name == "Latency" && aws_cloudwatch_metric_alarm.this["api-latency-p99"].extended_statistic == "p99" && aws_cloudwatch_metric_alarm.this["api-latency-p99"].statistic == null && aws_cloudwatch_metric_alarm.this["api-latency-p99"].threshold == 2000
+    error_message = "API latency must alarm on its p99."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["lambda-errors"].namespace == "AWS/Lambda" && aws_cloudwatch_metric_alarm.this["lambda-errors"].metric_name == "Errors" && aws_cloudwatch_metric_alarm.this["lambda-errors"].dimensions["FunctionName"] == "treeport-api" && aws_cloudwatch_metric_alarm.this["lambda-errors"].dimensions["Resource"] == "treeport-api:live"
+    error_message = "Lambda errors must be those of the live alias (both versions of a canary)."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["lambda-duration-p99"].extended_statistic == "p99" && aws_cloudwatch_metric_alarm.this["lambda-throttles"].metric_name == "Throttles" && aws_cloudwatch_metric_alarm.this["lambda-concurrency"].metric_name == "ConcurrentExecutions"
+    error_message = "Lambda duration p99, throttles and concurrency must have alarms."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["lambda-concurrency"].threshold == 40
+    error_message = "The concurrency alarm defaults to 80% of the reserved concurrency (50)."
+  }
+
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.period == 60 && a.evaluation_periods == 2 && a.datapoints_to_alarm == 2])
+    error_message = "Alarms fire after two breaching one-minute periods by default."
+  }
+
+  assert {
+    condition     = output.rollback_alarm_names == ["treeport-api-api-5xx-rate", "treeport-api-api-latency-p99", "treeport-api-lambda-errors", "treeport-api-lambda-duration-p99"]
+    error_message = "A canary must watch the API's 5XX and latency and the function's errors and duration."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alarms.kms_master_key_id == "alias/aws/sns" && output.alarm_topic_arn == aws_sns_topic.alarms.arn
+    error_message = "The alarm topic must be encrypted and be an output."
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 5 && strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "5XXError") && strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "ConcurrentExecutions") && output.dashboard_name == "treeport-api"
+    error_message = "One dashboard with the API's and the function's metrics and the alarms."
+  }
+}
+
+run "alarm_thresholds_are_variables" {
+  command = plan
+
+  variables {
+    alarm_thresholds         = { api_5xx_rate = 0.05, lambda_errors = 20, lambda_concurrency = 7 }
+    alarm_evaluation_periods = 3
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["api-5xx-rate"].threshold == 0.05 && aws_cloudwatch_metric_alarm.this["lambda-errors"].threshold == 20 && aws_cloudwatch_metric_alarm.this["lambda-concurrency"].threshold == 7 && aws_cloudwatch_metric_alarm.this["api-latency-p99"].threshold == 2000
+    error_message = "Given thresholds must be used, the others keep their defaults."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["lambda-errors"].evaluation_periods == 3
+    error_message = "alarm_evaluation_periods must reach every alarm."
+  }
+}
+
+run "unreserved_concurrency_alarms_at_80_percent_of_the_account_limit" {
+  command = plan
+
+  variables {
+    reserved_concurrency = -1
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["lambda-concurrency"].threshold == 800
+    error_message = "Without reserved concurrency the alarm is at 80% of the default account limit (1000)."
+  }
+}
+
+run "a_rate_above_one_is_refused" {
+  command = plan
+
+  variables {
+    alarm_thresholds = { api_5xx_rate = 5 }
+  }
+
+  expect_failures = [var.alarm_thresholds]
+}
+
+run "a_latency_past_api_gateways_limit_is_refused" {
+  command = plan
+
+  variables {
+    alarm_thresholds = { api_latency_p99_ms = 30000 }
+  }
+
+  expect_failures = [var.alarm_thresholds]
+}
+
+run "a_zero_error_count_is_refused" {
+  command = plan
+
+  variables {
+    alarm_thresholds = { lambda_errors = 0 }
+  }
+
+  expect_failures = [var.alarm_thresholds]
+}
+
+run "an_odd_alarm_period_is_refused" {
+  command = plan
+
+  variables {
+    alarm_period_seconds = 45
+  }
+
+  expect_failures = [var.alarm_period_seconds]
 }
