@@ -2,6 +2,10 @@
 
 Exit codes: 0 ok; 2 user error (bad arguments, data or schema: the message names the file, column
 and value); 3 model rejected by the quality gate or the parity check; 1 anything else.
+
+A flag with a `TREEPORT_*` twin (`--store`, `--name`, `--version`, `--backend`, `serve --workers`,
+`serve --host/--port`) defaults to that variable, then to the built-in default: what the environment says is
+what runs, and a flag given on the command line wins over both.
 """
 
 from __future__ import annotations
@@ -22,12 +26,38 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 STORE_ENV = "TREEPORT_MODEL_STORE"
+NAME_ENV = "TREEPORT_MODEL_NAME"
+VERSION_ENV = "TREEPORT_MODEL_VERSION"
+BACKEND_ENV = "TREEPORT_BACKEND"
+BIND_ENV = "TREEPORT_BIND"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
 MAX_DETAILS_SHOWN = 20
 
 
 def default_store() -> str:
     """Return the store URI: `$TREEPORT_MODEL_STORE`, else `./models` under the working directory."""
     return os.environ.get(STORE_ENV) or (Path.cwd() / "models").as_uri()
+
+
+def from_env(value: str | None, var: str, default: str) -> str:
+    """Return a flag's value: as given, else `$var` when set and not blank, else `default`."""
+    if value is not None:
+        return value
+    return os.environ.get(var, "").strip() or default
+
+
+def local_backend(value: str | None) -> str:
+    """Return the local inference backend: `--backend`, else `$TREEPORT_BACKEND` (`local` = daal4py), else daal4py."""
+    from model.backends import BACKENDS
+
+    backend = from_env(value, BACKEND_ENV, "daal4py")
+    backend = "daal4py" if backend == "local" else backend
+    if backend not in BACKENDS:
+        raise UserError(
+            f"{BACKEND_ENV}={backend!r} is not a local backend (expected one of {list(BACKENDS)}); pass --backend"
+        )
+    return backend
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--positive-class", help="positive class of a binary target")
     train.add_argument("--task", choices=("binary", "multiclass", "regression"), help="override the inferred task")
     store_arg(train)
-    train.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
+    train.add_argument("--name", help=f"model name (default ${NAME_ENV}, else {DEFAULT_NAME})")
     train.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of synthetic data (default %(default)s)")
     train.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the split and the synthetic data")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="XGBoost parameter override")
@@ -80,9 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="predict a CSV (with header) or JSON-lines file; JSON lines to stdout")
     store_arg(predict)
-    predict.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
-    predict.add_argument("--version", default="LATEST", help="version id (default LATEST)")
-    predict.add_argument("--backend", choices=("daal4py", "xgboost"), default="daal4py")
+    predict.add_argument("--name", help=f"model name (default ${NAME_ENV}, else {DEFAULT_NAME})")
+    predict.add_argument("--version", help=f"version id (default ${VERSION_ENV}, else LATEST)")
+    predict.add_argument(
+        "--backend", choices=("daal4py", "xgboost"), help=f"inference engine (default ${BACKEND_ENV}, else daal4py)"
+    )
     predict.add_argument("file", help="input file, or - for standard input")
 
     models = sub.add_parser("models", help="list, show or promote model versions")
@@ -107,14 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the HTTP API under gunicorn (foreground; Ctrl-C or SIGTERM stops it)")
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)"
+        "--host", help=f"address to listen on (default: ${BIND_ENV}'s host, else {DEFAULT_HOST}; 0.0.0.0 for all)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default %(default)s)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: the CPUs the cgroup allows)")
+    serve.add_argument("--port", type=int, help=f"port to listen on (default: ${BIND_ENV}'s port, else {DEFAULT_PORT})")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default $TREEPORT_WORKERS, else the CPUs the cgroup allows)"
+    )
     store_arg(serve)
-    serve.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default {DEFAULT_NAME})")
-    serve.add_argument("--version", default="LATEST", help="version id, or LATEST to follow the promoted one")
-    serve.add_argument("--backend", choices=("daal4py", "xgboost"), default="daal4py")
+    serve.add_argument("--name", help=f"model name (default ${NAME_ENV}, else {DEFAULT_NAME})")
+    serve.add_argument(
+        "--version", help=f"version id, or LATEST to follow the promoted one (default ${VERSION_ENV}, else LATEST)"
+    )
+    serve.add_argument(
+        "--backend",
+        choices=("daal4py", "xgboost"),
+        help=f"inference engine (default ${BACKEND_ENV}, else daal4py; sagemaker only through the variable)",
+    )
 
     bench = sub.add_parser(
         "bench",
@@ -178,7 +218,7 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     """Train and publish; print the summary."""
     from model.evaluate import parse_thresholds
-    from model.pipeline import TrainConfig, run_training
+    from model.pipeline import DEFAULT_NAME, TrainConfig, run_training
 
     if args.rows < 1:
         raise UserError(f"--rows must be at least 1, got {args.rows}")
@@ -194,7 +234,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         raise UserError("--scheduler must not be empty (omit it to start a LocalCluster)")
     config = TrainConfig(
         store=args.store,
-        name=args.name,
+        name=from_env(args.name, NAME_ENV, DEFAULT_NAME),
         data=args.data,
         schema_path=args.schema,
         target=args.target,
@@ -294,10 +334,14 @@ def read_predict_input(path: str, predictor: Any) -> tuple[Any, str]:
 
 def cmd_predict(args: argparse.Namespace, out: TextIO) -> int:
     """Predict each input row and print one JSON line per row."""
+    from model.bundle import LATEST
     from model.errors import ValidationError
+    from model.pipeline import DEFAULT_NAME
     from model.predictor import Predictor
 
-    predictor = Predictor.load(args.store, args.name, args.version, backend=args.backend)
+    name = from_env(args.name, NAME_ENV, DEFAULT_NAME)
+    version = from_env(args.version, VERSION_ENV, LATEST)
+    predictor = Predictor.load(args.store, name, version, backend=local_backend(args.backend))
     rows, source = read_predict_input(args.file, predictor)
     try:
         results = predictor.predict(rows)
@@ -368,27 +412,50 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def serve_environment(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, str]:
-    """Return `environ` plus the `TREEPORT_*` variables the serve flags set, validated as the app will read them."""
+    """Return `environ` plus the `TREEPORT_*` variables the serve flags set, validated as the app will read them.
+
+    A flag left out leaves its variable as the environment has it (the app's own default if unset), so
+    `TREEPORT_MODEL_NAME=churn treeport serve` serves churn.
+    """
     from api.settings import Settings
 
-    if not 1 <= args.port <= 65535:
+    if args.port is not None and not 1 <= args.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if not args.host.strip():
+    if args.host is not None and not args.host.strip():
         raise UserError("--host must not be empty")
     env = dict(environ)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    env["TREEPORT_BIND"] = f"{host}:{args.port}"
-    if args.workers is not None:
-        env["TREEPORT_WORKERS"] = str(args.workers)
-    env["TREEPORT_MODEL_STORE"] = args.store
-    env["TREEPORT_MODEL_NAME"] = args.name
-    env["TREEPORT_MODEL_VERSION"] = args.version
-    env["TREEPORT_BACKEND"] = args.backend
+    env[BIND_ENV] = bind_address(args.host, args.port, environ.get(BIND_ENV, "").strip())
+    for value, var in (
+        (args.workers, "TREEPORT_WORKERS"),
+        (args.store, STORE_ENV),
+        (args.name, NAME_ENV),
+        (args.version, VERSION_ENV),
+        (args.backend, BACKEND_ENV),
+    ):
+        if value is not None:
+            env[var] = str(value)
     # Fail here with exit code 2, not in every worker as it boots.
     Settings.from_env(env)
     return env
+
+
+def bind_address(host: str | None, port: int | None, bind: str) -> str:
+    """Return gunicorn's `host:port` from the flags, taking what they leave out from `$TREEPORT_BIND` (`bind`)."""
+    if bind.startswith(("unix:", "fd://")):  # gunicorn's other two forms: a socket file or an inherited fd
+        if host is None and port is None:
+            return bind
+        raise UserError(f"--host/--port cannot combine with {BIND_ENV}={bind!r} (a socket, not HOST:PORT)")
+    bind_host, bind_port = DEFAULT_HOST, DEFAULT_PORT
+    if bind:
+        head, sep, tail = bind.rpartition(":")
+        if not sep or not head or not tail.isdigit() or not 1 <= int(tail) <= 65535:
+            raise UserError(f"{BIND_ENV} must be HOST:PORT (port 1-65535), unix:PATH or fd://N, got {bind!r}")
+        bind_host, bind_port = head.strip("[]"), int(tail)
+    host = bind_host if host is None else host
+    port = bind_port if port is None else port
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def gunicorn_command() -> list[str]:

@@ -714,3 +714,150 @@ def test_deploy_is_wired_into_the_cli(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as info:
         main(["deploy", "nowhere", "plan"])
     assert info.value.code == 2
+
+
+SERVE_ENV_CASES = [
+    # (variable, value, what the app then reads): every serve flag with a TREEPORT_ equivalent.
+    ("TREEPORT_MODEL_NAME", "churn", ("model_name", "churn")),
+    ("TREEPORT_MODEL_VERSION", "20260101T000000Z-abc", ("model_version", "20260101T000000Z-abc")),
+    ("TREEPORT_BACKEND", "xgboost", ("backend", "xgboost")),
+    ("TREEPORT_MODEL_STORE", "s3://bucket/prefix", ("model_store", "s3://bucket/prefix")),
+]
+
+
+@pytest.mark.parametrize(("var", "value", "expected"), SERVE_ENV_CASES, ids=[c[0] for c in SERVE_ENV_CASES])
+def test_serve_flags_default_to_the_environment(
+    var: str, value: str, expected: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`TREEPORT_MODEL_NAME=churn treeport serve` serves churn: an unset flag leaves the variable as it is."""
+    from api.settings import Settings
+    from treeport.cli import build_parser, serve_environment
+
+    for other in ("TREEPORT_MODEL_NAME", "TREEPORT_MODEL_VERSION", "TREEPORT_BACKEND", "TREEPORT_MODEL_STORE"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(var, value)
+    args = build_parser().parse_args(["serve"])
+    env = serve_environment(args, {var: value})
+    field, wanted = expected
+    assert getattr(Settings.from_env(env), field) == wanted
+
+
+def test_serve_bind_and_workers_default_to_the_environment() -> None:
+    from treeport.cli import build_parser, serve_environment
+
+    parser = build_parser()
+    env = serve_environment(parser.parse_args(["serve"]), {"TREEPORT_BIND": "127.0.0.1:9001", "TREEPORT_WORKERS": "3"})
+    assert env["TREEPORT_BIND"] == "127.0.0.1:9001" and env["TREEPORT_WORKERS"] == "3"
+    # A flag still wins over its variable, and the part of the address it does not name comes from the variable.
+    env = serve_environment(parser.parse_args(["serve", "--port", "9002"]), {"TREEPORT_BIND": "0.0.0.0:9001"})
+    assert env["TREEPORT_BIND"] == "0.0.0.0:9002"
+    env = serve_environment(parser.parse_args(["serve", "--host", "::1"]), {"TREEPORT_BIND": "0.0.0.0:9001"})
+    assert env["TREEPORT_BIND"] == "[::1]:9001"
+    # Nothing set anywhere: loopback on 8080, as the help says.
+    assert serve_environment(parser.parse_args(["serve"]), {})["TREEPORT_BIND"] == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("bind", "flags"),
+    [
+        ("nonsense", []),
+        ("nonsense", ["--port", "9000"]),
+        ("127.0.0.1:http", []),
+        ("127.0.0.1:70000", ["--host", "127.0.0.1"]),
+        ("unix:/tmp/treeport.sock", ["--port", "9000"]),
+    ],
+    ids=["no-port", "no-port-with-flag", "port-not-a-number", "port-out-of-range", "socket-with-port"],
+)
+def test_serve_refuses_a_bad_treeport_bind(
+    bind: str, flags: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TREEPORT_BIND", bind)
+    # Were the address accepted, `serve` would replace this pytest process with gunicorn: fail instead.
+    monkeypatch.setattr("os.execve", lambda *a: pytest.fail(f"serve accepted TREEPORT_BIND={bind!r}"))
+    code, out, err = cli(capsys, "serve", *flags)
+    assert code == 2 and out == ""
+    assert err.startswith("treeport: error: ") and "TREEPORT_BIND" in err and repr(bind) in err, err
+
+
+def test_serve_passes_a_socket_bind_through(tmp_path: Path) -> None:
+    from treeport.cli import build_parser, serve_environment
+
+    bind = f"unix:{tmp_path / 'treeport.sock'}"
+    assert serve_environment(build_parser().parse_args(["serve"]), {"TREEPORT_BIND": bind})["TREEPORT_BIND"] == bind
+
+
+def test_predict_and_train_names_default_to_the_environment(
+    tmp_path: Path, mixed_csv: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`TREEPORT_MODEL_NAME` names the model for train and predict too, as it does for serve."""
+    uri = (tmp_path / "models").as_uri()
+    monkeypatch.setenv("TREEPORT_MODEL_STORE", uri)
+    monkeypatch.setenv("TREEPORT_MODEL_NAME", "churn")
+    code, out, err = cli(capsys, "train", "--data", str(mixed_csv), "--target", "approved", "--quiet", *FAST)
+    assert code == 0, err
+    assert "trained churn version" in out
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in feature_records(mixed_csv, 2)) + "\n")
+    monkeypatch.setenv("TREEPORT_BACKEND", "xgboost")
+    code, out, err = cli(capsys, "predict", str(rows))
+    assert code == 0, err
+    assert len(out.splitlines()) == 2
+    monkeypatch.setenv("TREEPORT_BACKEND", "sagemaker")
+    code, out, err = cli(capsys, "predict", str(rows))
+    assert code == 2 and "TREEPORT_BACKEND" in err and "'sagemaker'" in err, err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_treeport_serve_serves_the_model_the_environment_names(tmp_path: Path, mixed_csv: Path) -> None:
+    """As a user following the README: `TREEPORT_MODEL_NAME=churn treeport serve` answers as churn."""
+    import http.client
+    import os
+    import signal
+    import socket
+    import time
+
+    store = tmp_path / "models"
+    for name in ("credit-risk", "churn"):
+        assert main(train_args(store.as_uri(), mixed_csv, "--target", "approved", "--quiet", name=name)) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TREEPORT_", "PROMETHEUS_", "GUNICORN_"))}
+    env |= {"TREEPORT_MODEL_NAME": "churn", "TREEPORT_MODEL_STORE": store.as_uri()}
+    exe = Path(sys.executable).parent / "treeport"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        answer: tuple[int, bytes] | None = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/metadata")
+                response = conn.getresponse()
+                answer = (response.status, response.read())
+                conn.close()
+                if answer[0] != 503:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert answer is not None, log.read_text()
+        status, body = answer
+        assert status == 200, body[:300]
+        assert json.loads(body)["name"] == "churn"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
