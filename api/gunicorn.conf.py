@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from model.hardware import allowed_cpus
+from model.hardware import allowed_cpus, worker_layout
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_DIR_ENV = "TREEPORT_OWNED_MULTIPROC_DIR"
@@ -53,12 +53,12 @@ def _positive_int(var: str, default: int) -> int:
 _cpus = allowed_cpus()
 
 bind = [os.environ.get("TREEPORT_BIND", "").strip() or "0.0.0.0:8080"]
-workers = _positive_int("TREEPORT_WORKERS", _cpus)
+workers, _threads = worker_layout(_cpus, _positive_int("TREEPORT_WORKERS", _cpus))
 # Tornado reads every request whole, slow bodies included, before the app runs (see api/worker.py).
 worker_class = "api.worker.BufferingWorker"
 preload_app = False
 # Set by gunicorn in the master before workers fork, and reset on a HUP reload (unlike os.environ edits).
-raw_env = [] if os.environ.get("TREEPORT_THREADS") else [f"TREEPORT_THREADS={max(1, _cpus // workers)}"]
+raw_env = [] if os.environ.get("TREEPORT_THREADS") else [f"TREEPORT_THREADS={_threads}"]
 
 # A worker whose event loop is blocked for `timeout` seconds is killed and replaced; a 10,000-row request takes well
 # under one. Slow clients do not block it: their requests are buffered until complete (api/worker.py).

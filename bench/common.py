@@ -90,31 +90,32 @@ def _plain(value: Any) -> Any:
 
 
 def machine() -> dict[str, Any]:
-    """Describe this machine and the library versions, for the report."""
-    from model.hardware import allowed_cpus, isa_flags
+    """Describe this machine and the library versions, for the report: every figure says what made it.
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
+    `hardware` is the report `treeport doctor` prints and `GET /metadata` serves (model.hardware), oneDAL's
+    chosen code path included; the flat keys beside it are kept for readers of earlier reports.
+    """
+    from model.hardware import hardware_report, summary_line
+    from model.onedal import dispatch_info
+
+    hardware = hardware_report(os.environ, dispatch_info())
+    print(summary_line(hardware), flush=True)
     versions = {"python": platform.python_version()}
     for dist in ("treeport", "xgboost-cpu", "xgboost", "scikit-learn-intelex", "flask", "gunicorn", "numpy"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
+    cpu = hardware["cpu"]
     return {
-        "cpu": cpu,
-        "cpus_allowed": allowed_cpus(),
-        "cpus_online": os.cpu_count(),
-        "isa": [flag for flag, present in isa_flags().items() if present],
+        "cpu": cpu["model"],
+        "cpus_allowed": cpu["cpus_allowed"],
+        "cpus_online": cpu["cpus_online"],
+        "isa": [flag for flag, present in cpu["isa"].items() if present],
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "versions": versions,
+        "hardware": hardware,
     }
 
 

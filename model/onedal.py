@@ -10,8 +10,10 @@ multiclass models added to the first trees' leaves). Tests check the result agai
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
+import re
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -64,6 +66,83 @@ def daal4py_core() -> ModuleType:
             del sys.modules["pandas"]
     sys.modules[_CORE_NAME] = core
     return core
+
+
+# oneDAL's `daal::CpuType` (services/env_detect.h): the kernel family its dispatcher runs on this CPU.
+CPU_TYPES = {0: "sse2", 2: "sse42", 4: "avx2", 6: "avx512"}
+# oneDAL's internal `daal::internal::CpuFeature` bits, as `daal_serv_cpu_feature_detect()` returns them.
+CPU_FEATURES = {
+    1 << 0: "speedstep",
+    1 << 1: "turbo_boost",
+    1 << 2: "avx512_bf16",
+    1 << 3: "avx512_vnni",
+    1 << 4: "turbo_boost_3",
+}
+# Exported C++ symbols of libonedal_core (Itanium mangling, stable for these plain signatures):
+# daal::services::Environment::getInstance(), Environment::getCpuId(int), daal_serv_cpu_feature_detect(),
+# daal_check_is_intel_cpu(). daal4py does not wrap them; ctypes reaches them in the library it already loaded.
+_GET_INSTANCE = "_ZN4daal8services10interface111Environment11getInstanceEv"
+_GET_CPU_ID = "_ZN4daal8services10interface111Environment8getCpuIdEi"
+_FEATURES = "_Z28daal_serv_cpu_feature_detectv"
+_IS_INTEL = "_Z23daal_check_is_intel_cpuv"
+
+
+def dispatch_info(load: bool = True) -> dict[str, object] | None:
+    """Return what oneDAL itself reports here: its version, the CPU code path its dispatcher chose, threads.
+
+    `dispatch` is oneDAL's `Environment::getCpuId()` ("avx512", "avx2", "sse42", "sse2"): the kernels every
+    daal4py call in this process runs. oneDAL chooses AVX-512 only on Intel CPUs (its `__daal_serv_cpu_detect`
+    checks the vendor), so an AMD CPU with AVX-512 gets "avx2". `features` are the extras oneDAL detected
+    (it detects them on Intel CPUs only). With `load=False`, None unless daal4py's core is already loaded
+    (a process serving through XGBoost or a SageMaker endpoint need not pay for loading it).
+    """
+    if not load and sys.modules.get(_CORE_NAME) is None and "daal4py" not in sys.modules:
+        return None
+    try:
+        core = daal4py_core()
+    except ImportError as exc:
+        return {"error": str(exc)}
+    # `_get__version__()` answers a string such as "(2026, 2, 0, '\"P\"')": the runtime library's version.
+    numbers = re.findall(r"\d+", str(core._get__version__()))[:3]
+    info: dict[str, object] = {
+        "version": ".".join(numbers) or "unknown",
+        "run_version": str(core._get__daal_run_version__()),
+        "threads": int(core.num_threads()),
+    }
+    library = _loaded_library("libonedal_core")
+    if library is None:
+        info["dispatch_error"] = "libonedal_core is not mapped in this process (not Linux?)"
+        return info
+    try:
+        lib = ctypes.CDLL(library)
+        get_instance = getattr(lib, _GET_INSTANCE)
+        get_instance.restype = ctypes.c_void_p
+        get_cpu_id = getattr(lib, _GET_CPU_ID)
+        get_cpu_id.restype, get_cpu_id.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]
+        features = getattr(lib, _FEATURES)
+        features.restype = ctypes.c_uint64
+        is_intel = getattr(lib, _IS_INTEL)
+        is_intel.restype = ctypes.c_bool
+    except (OSError, AttributeError) as exc:
+        info["dispatch_error"] = f"oneDAL's CPU detection is not exported by {library} ({exc})"
+        return info
+    cpu_id = int(get_cpu_id(get_instance(), 0))
+    bits = int(features())
+    info["dispatch"] = CPU_TYPES.get(cpu_id, f"unknown ({cpu_id})")
+    info["features"] = [name for bit, name in CPU_FEATURES.items() if bits & bit]
+    info["intel_cpu"] = bool(is_intel())
+    info["library"] = library
+    return info
+
+
+def _loaded_library(stem: str, maps: Path = Path("/proc/self/maps")) -> str | None:
+    """Return the path of a shared library this process has mapped whose name starts with `stem`."""
+    try:
+        text = maps.read_text()
+    except OSError:
+        return None
+    match = re.search(rf"(/\S*/{re.escape(stem)}\.so[.\d]*)$", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)

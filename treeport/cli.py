@@ -1,7 +1,8 @@
 """The `treeport` command line.
 
 Exit codes: 0 ok; 2 user error (bad arguments, data or schema: the message names the file, column
-and value); 3 model rejected by the quality gate or the parity check; 1 anything else.
+and value); 3 model rejected by the quality gate or the parity check; 4 `doctor --strict` found a
+warning; 1 anything else.
 
 A flag with a `TREEPORT_*` twin (`--store`, `--name`, `--version`, `--backend`, `serve --workers`,
 `serve --host/--port`) defaults to that variable, then to the built-in default: what the environment says is
@@ -25,6 +26,7 @@ from model.errors import DataError, TreeportError, UserError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
+EXIT_WARNED = 4
 STORE_ENV = "TREEPORT_MODEL_STORE"
 NAME_ENV = "TREEPORT_MODEL_NAME"
 VERSION_ENV = "TREEPORT_MODEL_VERSION"
@@ -174,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URI",
         help="store URI holding credit-risk (default: train it into a temporary store)",
     )
+    doctor = sub.add_parser(
+        "doctor",
+        help="report the CPUs, memory, ISA and oneDAL code path this would serve on, and time both engines",
+        description="Print the hardware report (what GET /metadata shows as `hardware`) and a 2-second micro-benchmark "
+        "of daal4py against XGBoost on the model, at batch 1 and 1,000. Warns when an Intel-targeted instance type "
+        "($TREEPORT_INSTANCE_TYPE, e.g. c7i.large) runs without AVX-512.",
+    )
+    store_arg(doctor)
+    doctor.add_argument("--name", help=f"model to time (default ${NAME_ENV}, else {DEFAULT_NAME})")
+    doctor.add_argument("--version", help=f"version id (default ${VERSION_ENV}, else LATEST)")
+    doctor.add_argument(
+        "--seconds", type=float, default=2.0, help="micro-benchmark length in seconds (default %(default)s)"
+    )
+    doctor.add_argument("--no-bench", action="store_true", help="the hardware report only, no model needed")
+    doctor.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    doctor.add_argument("--strict", action="store_true", help=f"exit {EXIT_WARNED} if the report warns")
     from treeport import deploy
 
     deploy.add_parser(sub)
@@ -521,6 +539,137 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+MAX_DOCTOR_SECONDS = 60.0
+
+
+def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the hardware report and the micro-benchmark; exit 4 with --strict when it warns."""
+    from model.bundle import LATEST
+    from model.hardware import hardware_report
+    from model.onedal import dispatch_info
+    from model.pipeline import DEFAULT_NAME
+
+    if not 0 < args.seconds <= MAX_DOCTOR_SECONDS:
+        raise UserError(f"--seconds must be above 0 and at most {MAX_DOCTOR_SECONDS:g}, got {args.seconds:g}")
+    workers, threads = serving_layout(os.environ)
+    bench: dict[str, Any] | None = None
+    failure: TreeportError | None = None
+    if not args.no_bench:
+        try:
+            bench = doctor_benchmark(
+                args.store,
+                from_env(args.name, NAME_ENV, DEFAULT_NAME),
+                from_env(args.version, VERSION_ENV, LATEST),
+                threads,
+                args.seconds,
+            )
+        except TreeportError as exc:
+            failure = exc  # the hardware report is still worth printing
+    # Asked after the benchmark, so oneDAL's thread count is the one serving sets (daalinit per worker).
+    report = hardware_report(os.environ, dispatch_info(), workers=workers, threads=threads)
+    if bench is not None:
+        report["benchmark"] = bench
+    if args.json:
+        print(json.dumps(report, indent=2), file=out)
+    else:
+        print(format_doctor(report), file=out)
+    if failure is not None:
+        raise failure
+    return EXIT_WARNED if args.strict and report["warnings"] else EXIT_OK
+
+
+def serving_layout(environ: Any) -> tuple[int, int]:
+    """Return (workers, threads per worker) as `treeport serve` would run here ($TREEPORT_WORKERS/THREADS)."""
+    from model.hardware import allowed_cpus, worker_layout
+
+    given: dict[str, int | None] = {}
+    for var in ("TREEPORT_WORKERS", "TREEPORT_THREADS"):
+        raw = environ.get(var, "").strip()
+        if not raw:
+            given[var] = None
+            continue
+        if not raw.isdigit() or int(raw) < 1:
+            raise UserError(f"{var} must be a whole number of at least 1, got {raw!r}")
+        given[var] = int(raw)
+    return worker_layout(allowed_cpus(), given["TREEPORT_WORKERS"], given["TREEPORT_THREADS"])
+
+
+def doctor_benchmark(store_uri: str, name: str, version: str, threads: int, seconds: float) -> dict[str, Any]:
+    """Load a bundle and time daal4py against XGBoost on it; return the benchmark part of the report."""
+    from model.bundle import MODEL_FILE, PREPROCESSOR_FILE, load_bundle
+    from model.microbench import compare_engines
+    from model.preprocess import Preprocessor
+    from model.store import open_store
+
+    bundle = load_bundle(open_store(store_uri), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE))
+    columns = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE)).n_columns
+    n_classes = len(bundle.schema.target.classes) if bundle.task == "multiclass" else 2
+    timings = compare_engines(bundle.files[MODEL_FILE], bundle.task, n_classes, columns, threads, seconds)
+    return {
+        "model": {
+            "name": bundle.name,
+            "version": bundle.version,
+            "task": bundle.task,
+            "trees": int(bundle.manifest["trees"]["rounds"]),
+            "columns": columns,
+        },
+        "threads": threads,
+        "seconds": seconds,
+        "results": [t.to_dict() for t in timings],
+    }
+
+
+def format_doctor(report: dict[str, Any]) -> str:
+    """Return the human form of the doctor report."""
+    from model.hardware import gib
+
+    cpu, limits, onedal = report["cpu"], report["cgroup"], report["onedal"] or {}
+    quota = limits["cpu_quota"]
+    memory = limits["memory_limit_bytes"]
+    total = report["memory_total_bytes"]
+    cgroup = f"cgroup v{limits['version']}" if limits["version"] else "no cgroup filesystem"
+    isa = cpu["isa"]
+    lines = [
+        "treeport doctor: the machine this would serve on",
+        f"  cpu:       {cpu['model']} ({cpu['vendor'] or 'vendor unknown'}, {cpu['machine']})",
+        f"  cpus:      {cpu['cpus_allowed']} allowed (affinity and {cgroup} quota: "
+        f"{f'{quota:g} CPUs' if quota else 'none'}), {cpu['cpus_online']} online",
+        f"  memory:    limit {gib(memory) if memory else 'none'} ({cgroup}); machine {gib(total) if total else '?'}",
+        "  isa:       " + (", ".join(f"{flag} {'yes' if ok else 'no'}" for flag, ok in isa.items()) or "none found"),
+    ]
+    if "dispatch" in onedal:
+        features = ", ".join(onedal["features"]) or "none"
+        lines.append(
+            f"  oneDAL:    {onedal['version']} (run version {onedal['run_version']}), dispatch {onedal['dispatch']} "
+            f"(Intel CPU: {'yes' if onedal['intel_cpu'] else 'no'}; extra features: {features}), "
+            f"{onedal['threads']} thread{'' if onedal['threads'] == 1 else 's'}"
+        )
+    else:
+        lines.append(f"  oneDAL:    {onedal.get('version', '')} {onedal.get('dispatch_error') or onedal.get('error')}")
+    serving = report["serving"]
+    lines.append(f"  serving:   {serving['workers']} worker(s) x {serving['threads_per_worker']} inference thread(s)")
+    instance = report["instance_type"]
+    lines.append(
+        f"  instance:  {instance['value']} (from {instance['source']})" if instance["value"] else "  instance:  unknown"
+    )
+    bench = report.get("benchmark")
+    if bench is not None:
+        model = bench["model"]
+        lines.append(
+            f"  benchmark: {model['name']} {model['version']} ({model['trees']} trees, {model['columns']} columns), "
+            f"{bench['threads']} thread(s), {bench['seconds']:g} s; median µs per call, calls interleaved"
+        )
+        lines.append(f"    {'batch':>7}  {'daal4py':>10}  {'xgboost':>10}  {'daal4py speedup':>15}  {'calls':>7}")
+        for row in bench["results"]:
+            lines.append(
+                f"    {row['batch']:>7,}  {row['daal4py_us']:>10,.1f}  {row['xgboost_us']:>10,.1f}  "
+                f"{row['speedup']:>14.2f}x  {row['calls']:>7,}"
+            )
+    lines += [f"  note: {note}" for note in report["notes"]]
+    lines += [f"  WARNING: {warning}" for warning in report["warnings"]]
+    return "\n".join(lines)
+
+
 def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
     """Drive a target's Terraform stack (see treeport/deploy.py)."""
     from treeport import deploy
@@ -536,6 +685,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "bench": cmd_bench,
     "deploy": cmd_deploy,
+    "doctor": cmd_doctor,
 }
 
 

@@ -38,6 +38,10 @@ def test_quick_model_part_writes_the_report(store: Path, tmp_path: Path, capsys:
         values = [model["speedup_vs_inplace"][key], *(by_size[key] for by_size in model["us_per_call"].values())]
         assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values), (key, values)
     assert set(model["us_per_call"]) >= {"predictor_records", "predictor_matrix", "xgboost_inplace", "xgboost_dmatrix"}
+    # Every figure says what hardware made it: the same report as `treeport doctor`, oneDAL's code path included.
+    hardware = report["machine"]["hardware"]
+    assert hardware["cpu"]["cpus_allowed"] >= 1 and hardware["cpu"]["isa"]
+    assert hardware["onedal"]["dispatch"] in ("avx512", "avx2", "sse42", "sse2")
     assert model["parity_max_abs_diff"] <= 1e-5
     assert {t["key"] for t in report["targets"]} >= {"model.speedup_vs_inplace.b1", "model.speedup_vs_inplace.b10000"}
     printed = capsys.readouterr().out

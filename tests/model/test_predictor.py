@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from model.errors import UserError, ValidationError
-from model.hardware import allowed_cpus, isa_flags
 from model.pipeline import TrainResult
 from model.predictor import Predictor
 from tests.conftest import mixed_frame
@@ -94,19 +93,3 @@ def test_wrong_matrix_shape(predictors: dict[str, Predictor]) -> None:
 def test_unknown_backend(trained: dict[str, tuple[Path, TrainResult]]) -> None:
     with pytest.raises(UserError, match="unknown backend 'onnx'"):
         Predictor.load(trained["binary"][0].as_uri(), "binary", backend="onnx")
-
-
-def test_threads_follow_the_cgroup_quota(tmp_path: Path) -> None:
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert allowed_cpus(tmp_path) == min(2, allowed_cpus(tmp_path / "none"))
-    (tmp_path / "cpu.max").write_text("50000 100000\n")
-    assert allowed_cpus(tmp_path) == 1
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert allowed_cpus(tmp_path) == allowed_cpus(tmp_path / "none")
-
-
-def test_isa_flags_parse_cpuinfo(tmp_path: Path) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_tile\n")
-    flags = isa_flags(cpuinfo)
-    assert flags["avx512f"] and flags["amx_tile"] and not flags["amx_int8"]
