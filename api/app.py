@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from api.routes.table import OPEN_ENDPOINTS, ROUTES
 from api.services import EXTENSION, Services
 from api.settings import Settings
 from api.state import ModelState
+from model.hardware import summary_line
 
 if TYPE_CHECKING:
     from model.predictor import Predictor
@@ -61,7 +63,11 @@ def create_app(
     def openapi() -> dict[str, Any]:
         return openapi_document(state.predictor.schema if state.ready else None)
 
-    services = Services(settings=settings, state=state, metrics=metrics, dataplane=plane, openapi=openapi)
+    hardware = serving_hardware(settings, state)
+    logging.getLogger("treeport.api").info(summary_line(hardware))
+    services = Services(
+        settings=settings, state=state, metrics=metrics, dataplane=plane, openapi=openapi, hardware=hardware
+    )
     app.extensions[EXTENSION] = services
 
     register_error_handlers(app)
@@ -103,6 +109,26 @@ def create_app(
     if predictor is not None or load_model:
         state.start_background()
     return app
+
+
+def serving_hardware(settings: Settings, state: ModelState) -> dict[str, Any]:
+    """Return the hardware report of this process (`GET /metadata`'s `hardware`), built once per app.
+
+    oneDAL is asked for its code path only where the daal4py backend serves (its core is loaded by then);
+    the threads are the ones the loaded model predicts with.
+    """
+    from model.errors import UserError
+    from model.hardware import allowed_cpus, hardware_report, serving_layout
+    from model.onedal import dispatch_info
+
+    try:
+        workers, threads = serving_layout(os.environ)
+    except UserError:  # gunicorn's config refuses a bad TREEPORT_WORKERS before any app is built
+        workers, threads = allowed_cpus(), settings.threads or 1
+    loaded = state.predictor if state.ready else None
+    threads = getattr(loaded, "threads", None) or settings.threads or threads
+    onedal = dispatch_info(load=False) if settings.backend == "daal4py" else None
+    return hardware_report(os.environ, onedal, workers=workers, threads=threads)
 
 
 def _configure_logging() -> None:

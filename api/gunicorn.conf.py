@@ -3,7 +3,7 @@
 Environment:
   TREEPORT_BIND     host:port to listen on (default 0.0.0.0:8080, the container's port; `treeport serve`
                     passes 127.0.0.1 unless told otherwise)
-  TREEPORT_WORKERS  worker processes (default: the CPUs the cgroup allows, `model.hardware.allowed_cpus()`)
+  TREEPORT_WORKERS  worker processes (default: the CPUs the cgroup allows; `model.hardware.serving_layout()`)
   TREEPORT_THREADS  inference threads per worker (default here: allowed CPUs / workers, at least 1, so the
                     workers together do not oversubscribe the CPUs)
   TREEPORT_METRICS_BIND  host:port where the master serves `/metrics` of all workers, without API keys, for a
@@ -31,29 +31,19 @@ import shutil
 import tempfile
 from typing import Any
 
-from model.hardware import allowed_cpus, worker_layout
+from model.errors import UserError
+from model.hardware import serving_layout
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_DIR_ENV = "TREEPORT_OWNED_MULTIPROC_DIR"
 
 
-def _positive_int(var: str, default: int) -> int:
-    raw = os.environ.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SystemExit(f"{var} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SystemExit(f"{var} must be at least 1, got {value}")
-    return value
-
-
-_cpus = allowed_cpus()
+try:
+    workers, _threads = serving_layout(os.environ)
+except UserError as exc:
+    raise SystemExit(exc.message) from None
 
 bind = [os.environ.get("TREEPORT_BIND", "").strip() or "0.0.0.0:8080"]
-workers, _threads = worker_layout(_cpus, _positive_int("TREEPORT_WORKERS", _cpus))
 # Tornado reads every request whole, slow bodies included, before the app runs (see api/worker.py).
 worker_class = "api.worker.BufferingWorker"
 preload_app = False

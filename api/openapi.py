@@ -254,10 +254,42 @@ def _schemas(schema: ModelSchema | None) -> dict[str, Any]:
                     "items": _STRING,
                     "description": "Preprocessed column order (the `/invocations` CSV and V2 `[N, F]` tensor).",
                 },
+                "hardware": _ref("Hardware"),
             }
         ),
         "V2ServerMetadata": _object(
             {"name": _STRING, "version": _STRING, "extensions": {"type": "array", "items": _STRING}}
+        ),
+        "Hardware": _object(
+            {
+                "cpu": {
+                    "type": "object",
+                    "description": "CPU model and vendor, CPUs allowed (affinity and cgroup quota) and online, "
+                    "and the ISA flags that decide oneDAL's kernels (avx2, avx512f/dq/bw/vl, VNNI, BF16, AMX).",
+                },
+                "cgroup": {
+                    "type": "object",
+                    "description": "cgroup version, CPU quota (CPUs) and memory limit (bytes); null where none.",
+                },
+                "memory_total_bytes": {"type": ["integer", "null"]},
+                "onedal": {
+                    "type": ["object", "null"],
+                    "description": "oneDAL version and the CPU code path it dispatches to (`dispatch`: avx512, "
+                    "avx2, sse42); null where the backend does not use daal4py.",
+                },
+                "serving": {
+                    "type": "object",
+                    "description": "Worker processes (as gunicorn starts them) and inference threads per worker.",
+                },
+                "instance_type": {
+                    "type": "object",
+                    "description": "The instance type the deployment declared (TREEPORT_INSTANCE_TYPE) and where "
+                    "it came from; empty when unknown.",
+                },
+                "warnings": {"type": "array", "items": _STRING, "description": "e.g. an Intel type without AVX-512."},
+                "notes": {"type": "array", "items": _STRING},
+            },
+            description="What this worker runs on, measured when it started (`treeport doctor` prints the same).",
         ),
         "V2Live": _object({"live": {"type": "boolean"}}),
         "V2Ready": _object({"ready": {"type": "boolean"}}),

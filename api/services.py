@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -19,7 +19,7 @@ EXTENSION = "treeport"
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, the served model, the data plane, the metrics and the OpenAPI document of one app."""
+    """Settings, the served model, the data plane, the metrics, the OpenAPI document and the hardware report."""
 
     settings: Settings
     state: ModelState
@@ -27,6 +27,8 @@ class Services:
     dataplane: DataPlane
     openapi: Callable[[], dict[str, Any]]
     """Return the OpenAPI document for the model served now."""
+    hardware: dict[str, Any] = field(default_factory=dict)
+    """What this process runs on (`model.hardware.hardware_report`), for `GET /metadata`."""
 
 
 def services() -> Services:

@@ -182,6 +182,22 @@ def worker_layout(cpus: int, workers: int | None = None, threads: int | None = N
     return workers, threads or max(1, cpus // workers)
 
 
+def serving_layout(environ: Mapping[str, str], cpus: int | None = None) -> tuple[int, int]:
+    """Return (workers, threads per worker) as the serving image runs here: `$TREEPORT_WORKERS`/`THREADS` or derived.
+
+    Raises `UserError` naming the variable when one is set but is not a whole number of at least 1.
+    """
+    from model.errors import UserError
+
+    given: dict[str, int | None] = {}
+    for var in ("TREEPORT_WORKERS", "TREEPORT_THREADS"):
+        raw = environ.get(var, "").strip()
+        if raw and (not raw.isdigit() or int(raw) < 1):
+            raise UserError(f"{var} must be a whole number of at least 1, got {raw!r}")
+        given[var] = int(raw) if raw else None
+    return worker_layout(cpus or allowed_cpus(), given["TREEPORT_WORKERS"], given["TREEPORT_THREADS"])
+
+
 def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
     """Return the first processor's `key: value` lines of /proc/cpuinfo."""
     try:

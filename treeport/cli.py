@@ -545,7 +545,7 @@ MAX_DOCTOR_SECONDS = 60.0
 def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     """Print the hardware report and the micro-benchmark; exit 4 with --strict when it warns."""
     from model.bundle import LATEST
-    from model.hardware import hardware_report
+    from model.hardware import hardware_report, serving_layout
     from model.onedal import dispatch_info
     from model.pipeline import DEFAULT_NAME
 
@@ -576,22 +576,6 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     if failure is not None:
         raise failure
     return EXIT_WARNED if args.strict and report["warnings"] else EXIT_OK
-
-
-def serving_layout(environ: Any) -> tuple[int, int]:
-    """Return (workers, threads per worker) as `treeport serve` would run here ($TREEPORT_WORKERS/THREADS)."""
-    from model.hardware import allowed_cpus, worker_layout
-
-    given: dict[str, int | None] = {}
-    for var in ("TREEPORT_WORKERS", "TREEPORT_THREADS"):
-        raw = environ.get(var, "").strip()
-        if not raw:
-            given[var] = None
-            continue
-        if not raw.isdigit() or int(raw) < 1:
-            raise UserError(f"{var} must be a whole number of at least 1, got {raw!r}")
-        given[var] = int(raw)
-    return worker_layout(allowed_cpus(), given["TREEPORT_WORKERS"], given["TREEPORT_THREADS"])
 
 
 def doctor_benchmark(store_uri: str, name: str, version: str, threads: int, seconds: float) -> dict[str, Any]:

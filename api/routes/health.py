@@ -19,7 +19,7 @@ def ready() -> Response:
 
 
 def metadata() -> Response:
-    """Describe the served model: name, version, task, schema, metrics, backend."""
+    """Describe the served model (name, version, task, schema, metrics, backend) and the hardware serving it."""
     predictor = services().state.predictor
     manifest = predictor.bundle.manifest
     return jsonify(
@@ -33,6 +33,7 @@ def metadata() -> Response:
             "parity": manifest["parity"],
             "created_at": manifest["created_at"],
             "columns": predictor.preprocessor.columns,
+            "hardware": services().hardware,
         }
     )
 
