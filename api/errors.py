@@ -1,4 +1,4 @@
-"""HTTP errors and the one handler table that turns every error into the JSON body of DESIGN.md.
+"""HTTP errors and the one handler table that turns every error into one JSON body:
 
 `{"error": {"code": "...", "message": "...", "details": [...]}}`, except on the Open Inference Protocol's
 routes (under `/v2`), whose clients expect the protocol's error object `{"error": "<message>"}`: there the
@@ -49,7 +49,7 @@ HTTP_CODES = {
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Return the JSON error document of DESIGN.md."""
+    """Return the JSON error document: `{"error": {"code", "message", "details": [{"row", "field", "problem"}]}}`."""
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 

@@ -1,4 +1,4 @@
-"""`POST /predict` and `POST /explain`: raw records as JSON or CSV in, the DESIGN.md response shape out."""
+"""`POST /predict` and `POST /explain`: raw records as JSON or CSV in, `{"model", "predictions"}` out."""
 
 from __future__ import annotations
 
