@@ -76,6 +76,9 @@ class Trained:
     rows: dict[str, int]
     clock: dict[str, float]
     engine: dict[str, Any]
+    records_parity: list[dict[str, Any]] | None = None
+    """The raw test rows `x_parity` was encoded from, as records a client would send; the serving path must encode
+    them to the same matrix (None where the engine brings no raw rows back: Dask)."""
 
 
 def load_data(config: TrainConfig) -> tuple[Any, str]:
@@ -171,6 +174,10 @@ def train_local(config: TrainConfig, threads: int) -> Trained:
 
     x_test = np.ascontiguousarray(x_all[parts.test])
     reference = XGBoostBackend.from_booster(booster, schema.target.task, n_classes).outputs(x_test)
+    test_frame = frame.iloc[parts.test]
+    present = [name for name in schema.feature_names if name in test_frame.columns]
+    # As a client sends them: pandas' missing markers become null.
+    records_parity = test_frame[present].astype(object).where(test_frame[present].notna(), None).to_dict("records")
     return Trained(
         schema=schema,
         preprocessor=preprocessor,
@@ -186,6 +193,7 @@ def train_local(config: TrainConfig, threads: int) -> Trained:
         rows=split_sizes(len(frame), parts),
         clock=clock,
         engine={"name": "local", "threads": threads},
+        records_parity=records_parity,
     )
 
 

@@ -6,8 +6,8 @@ load -> schema -> split -> fit preprocessor (train only) -> xgboost.train -> eva
 The first half runs on an engine (`model.engines`): `train_local` in this process, or
 `model.distributed.train_on_dask` (xgboost.dask on a Dask cluster; imported only when asked for). Both hand a
 `Trained` to the second half, `publish_trained`, so every bundle is judged, converted and published the same
-way; `publish_trained` is its steps in order: `judge` (evaluate and gate), `check_parity`, `build_report`,
-`build_manifest`, then `bundle.publish`.
+way; `publish_trained` is its steps in order: `judge` (evaluate and gate), `check_parity`,
+`check_serving_encoding`, `build_report`, `build_manifest`, then `bundle.publish`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from model import bundle as bundle_io
 from model.backends import Daal4pyBackend
 from model.convert import Parity, convert, converted_outputs, parity
 from model.engines import DEFAULT_NAME, TrainConfig, Trained, class_count, engine
-from model.errors import ModelRejected
+from model.errors import ModelRejected, ValidationError
 from model.evaluate import evaluate, gate, thresholds_for
 from model.hardware import allowed_cpus, isa_flags
 from model.report import importance_by_feature, report_files
+from model.preprocess import Preprocessor
 from model.store import Store, open_store
 
 # Re-exported: callers build a TrainConfig and get a TrainResult from this module.
@@ -109,6 +110,30 @@ def check_parity(trained: Trained, model_bytes: bytes, threads: int, clock: dict
     return checks
 
 
+def check_serving_encoding(
+    preprocessor: Preprocessor, records: list[dict[str, Any]] | None, x: np.ndarray
+) -> dict[str, Any]:
+    """Encode the test rows as records, as serving does, and raise `ModelRejected` unless that gives `x` exactly.
+
+    Training encodes a frame; a request's records take another path. Both read values by the same rules, and this
+    checks it on the data the model was judged on. Returns the manifest's summary of the check.
+    """
+    if records is None:
+        return {"rows": 0, "checked": False, "reason": "the engine brings no raw test rows back"}
+    try:
+        served = preprocessor.transform_records(records, ignore_unknown=True)
+    except ValidationError as exc:
+        raise ModelRejected(f"the serving path refuses a test row that training encoded: {exc.message}") from None
+    same = (served == x) | (np.isnan(served) & np.isnan(x)) if served.shape == x.shape else np.zeros((1, 1), bool)
+    if not same.all():
+        row, col = (int(i) for i in np.argwhere(~same)[0])
+        raise ModelRejected(
+            f"the serving path encodes test row {row} differently from training "
+            f"(column {preprocessor.columns[col]!r}: {served[row, col]!r} against {x[row, col]!r})"
+        )
+    return {"rows": len(records), "checked": True, "matches": True}
+
+
 def build_report(
     config: TrainConfig, version: str, trained: Trained, judged: Judged, clock: dict[str, float]
 ) -> dict[str, bytes]:
@@ -168,6 +193,7 @@ def publish_trained(config: TrainConfig, store: Store, trained: Trained, threads
     judged = judge(config, trained)
     model_bytes = bytes(trained.booster.save_raw("json"))
     checks = check_parity(trained, model_bytes, threads, clock)
+    serving = check_serving_encoding(trained.preprocessor, trained.records_parity, trained.x_parity)
     version = bundle_io.new_version(model_bytes)
     files = {
         bundle_io.MODEL_FILE: model_bytes,
@@ -176,6 +202,7 @@ def publish_trained(config: TrainConfig, store: Store, trained: Trained, threads
     }
     clock["total_s"] = time.perf_counter() - started
     manifest = build_manifest(config, trained, judged, checks, threads, clock)
+    manifest["parity_serving_encoding"] = serving
     bundle_io.publish(store, config.name, version, files, manifest)
     return TrainResult(
         name=config.name,

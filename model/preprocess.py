@@ -3,23 +3,40 @@
 Numeric features become one float32 column each (NaN for missing). Categorical features become
 one-hot columns, one per category seen in the training split, in schema order; a missing, unknown
 or never-trained category is NaN in all of that feature's columns, so XGBoost's learned default
-direction handles it. Two paths produce the same matrix: `transform_frame` (vectorised, for files
-and batches) and `transform_records` (a plain loop over dicts, for the single-row request path).
+direction handles it.
+
+What a value means is decided once, in `model.schema.coerce_numeric` and `coerce_category`. Two
+paths apply those rules and give the same matrix and the same error details: a plain loop over dicts
+(`encode_rows`, for a few records, without numpy) and a column-wise encoder (`transform_columns`)
+that reads whole columns with a few numpy calls and calls the rules only for the values its shortcuts
+do not cover. Records in a batch, a pandas frame (training), CSV and the columnar request formats all
+reach the column-wise encoder; `transform` picks the path for what it is given.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from itertools import chain, cycle, repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from model.errors import SchemaError, ValidationError
-from model.schema import CategoricalFeature, Feature, NumericFeature, Schema, category_text
+from model.schema import (
+    ABSENT,
+    NUMBER_LITERALS,
+    CategoricalFeature,
+    Feature,
+    NumericFeature,
+    Problem,
+    Schema,
+    category_text,
+    coerce_category,
+    coerce_numeric,
+    show,
+    show_name,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,18 +48,17 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MAX_DETAILS = 50
 NAN = float("nan")
-# From this many records on, `transform_records` encodes a whole batch with a few numpy calls (see
-# `_transform_columns`); below it, the per-row loop is faster. Both give the same matrix.
+# From this many records on, `transform_records` encodes a batch column-wise (a few numpy calls per column);
+# below it, the per-row loop is faster. Both give the same matrix and errors.
 COLUMNAR_MIN_ROWS = 16
 _NUMBER_TYPES = frozenset({int, float, type(None)})
-_CATEGORY_TYPES = frozenset({str, type(None)})
 # The encoded matrix is float32: numeric bounds never reach past its range (a larger value would become inf).
 FLOAT32_MAX = 3.4028234663852886e38  # float(np.finfo(np.float32).max), checked in the tests
 
 
 @dataclass(frozen=True)
 class _Slot:
-    """Where one feature lands in the output row, compiled once for the records loop."""
+    """Where one feature lands in the output row, compiled once."""
 
     name: str
     numeric: bool
@@ -55,47 +71,26 @@ class _Slot:
     known: frozenset[str]
     unknown_is_error: bool
 
+    @property
+    def block(self) -> tuple[int, int]:
+        """Return the [first, last) encoded columns of a categorical feature (consecutive; empty if untrained)."""
+        return (self.all_columns[0], self.all_columns[-1] + 1) if self.all_columns else (0, 0)
+
 
 @dataclass(frozen=True)
-class _Columnar:
-    """The features grouped by kind, compiled once, for `Preprocessor._transform_columns`."""
+class Factorized:
+    """A column as codes into its distinct values (-1 for a missing value): how frames and Arrow hold categories.
 
-    numeric_names: tuple[str, ...]
-    numeric_columns: np.ndarray
-    numeric_required: np.ndarray
-    numeric_lo: np.ndarray
-    numeric_hi: np.ndarray
-    categorical_names: tuple[str, ...]
-    categorical_required: tuple[int, ...]
-    # (position, trained categories -> column, values that are no error) of each `on_unknown: error` feature
-    categorical_checked: tuple[tuple[int, dict[str, int], frozenset[str | None]], ...]
-    lookups: tuple[dict[str, int], ...]
-    blocks: tuple[tuple[int, int], ...]
-    one_hot_columns: np.ndarray
+    The rules then run once per distinct value rather than once per row.
+    """
 
-    @classmethod
-    def of(cls, slots: list[_Slot]) -> _Columnar:
-        """Group `slots` by kind."""
-        import numpy as np
+    codes: np.ndarray
+    uniques: list[Any]
 
-        numeric = [s for s in slots if s.numeric]
-        categorical = [s for s in slots if not s.numeric]
-        return cls(
-            numeric_names=tuple(s.name for s in numeric),
-            numeric_columns=np.array([s.column for s in numeric], dtype=np.intp),
-            numeric_required=np.array([not s.nullable for s in numeric], dtype=bool),
-            numeric_lo=np.array([s.lo for s in numeric], dtype=np.float64),
-            numeric_hi=np.array([s.hi for s in numeric], dtype=np.float64),
-            categorical_names=tuple(s.name for s in categorical),
-            categorical_required=tuple(j for j, s in enumerate(categorical) if not s.nullable),
-            categorical_checked=tuple(
-                (j, s.columns, s.known | {None}) for j, s in enumerate(categorical) if s.unknown_is_error
-            ),
-            lookups=tuple(s.columns for s in categorical),
-            # A feature's one-hot columns are consecutive; an empty block (no trained category) is (c, c).
-            blocks=tuple((s.all_columns[0], s.all_columns[-1] + 1) if s.all_columns else (0, 0) for s in categorical),
-            one_hot_columns=np.array([c for s in categorical for c in s.all_columns], dtype=np.intp),
-        )
+
+if TYPE_CHECKING:
+    Column = Sequence[Any] | np.ndarray | Factorized  # a list of values, a numpy array, or codes and distinct values
+    _Found = tuple[int, int, dict[str, Any]]  # (row, position in the row, detail): they sort into the loop's order
 
 
 class Preprocessor:
@@ -142,11 +137,8 @@ class Preprocessor:
                 )
                 self.columns.extend(f"{feature.name}={cat}" for cat in cats)
         self._names = frozenset(f.name for f in features)
+        self._order = tuple(s.name for s in self._slots)
         self._template = [0.0] * len(self.columns)
-
-    @cached_property
-    def _columnar(self) -> _Columnar:
-        return _Columnar.of(self._slots)
 
     def feature_columns(self) -> list[tuple[str, tuple[int, ...]]]:
         """Return each feature with the encoded columns it owns (one for numeric, its one-hots for categorical)."""
@@ -174,11 +166,13 @@ class Preprocessor:
         `fit` counts them in one pandas frame; the Dask engine counts them across a cluster. Both end here,
         so the encoded columns are the schema's categories, in schema order, that training actually saw.
         """
-        trained = {
-            feature.name: [c for c in feature.categories if c in present.get(feature.name, set())]
-            for feature in schema.features
-            if isinstance(feature, CategoricalFeature)
-        }
+        trained = {}
+        for feature in schema.features:
+            if isinstance(feature, CategoricalFeature):
+                known = frozenset(feature.categories)
+                # The texts as serving reads them (a "1.0" counted in the data is category "1" where that is one).
+                seen = {coerce_category(text, known) for text in present.get(feature.name, set())}
+                trained[feature.name] = [c for c in feature.categories if c in seen]
         return cls(schema.features, trained)
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,16 +198,53 @@ class Preprocessor:
             raise SchemaError("preprocessor.json: stored columns do not match the features")
         return pre
 
+    def transform(self, data: Any, ignore_unknown: bool = False, source: str | None = None) -> np.ndarray:
+        """Validate and encode records (a list of dicts), columns (a mapping of name to values) or a DataFrame.
+
+        The one entry point: it picks the path for what it is given; every path gives the same matrix and
+        raises the same `ValidationError` details for the same values.
+        """
+        if isinstance(data, list):
+            return self.transform_records(data, ignore_unknown)
+        if isinstance(data, Mapping):
+            n = _column_length(next(iter(data.values()))) if data else 0
+            return self.transform_columns(data, n, ignore_unknown, source)
+        return self.transform_frame(data, source)  # a frame's other columns (its target, an id) are no features
+
     def transform_records(self, records: list[Any], ignore_unknown: bool = False) -> np.ndarray:
         """Validate and encode a list of dicts; raise `ValidationError` listing every row/field problem."""
         import numpy as np
 
-        if len(records) >= COLUMNAR_MIN_ROWS:
-            encoded = self._transform_columns(records, ignore_unknown)
-            if encoded is not None:
-                return encoded
+        if len(records) >= COLUMNAR_MIN_ROWS and set(map(type, records)) == {dict}:
+            columns, unknown = self._record_columns(records, ignore_unknown)
+            return self._encode_columns(columns, len(records), unknown, None)
         rows = self.encode_rows(records, ignore_unknown)
         return np.array(rows, dtype=np.float32).reshape(len(rows), len(self.columns))
+
+    def transform_columns(
+        self, columns: Mapping[str, Column], n_rows: int, ignore_unknown: bool = False, source: str | None = None
+    ) -> np.ndarray:
+        """Validate and encode columns (every one `n_rows` long); a column not in the schema is unknown in every row."""
+        unknown: list[_Found] = []
+        if not ignore_unknown:
+            extra = [name for name in columns if name not in self._names]
+            base = len(self._slots)
+            unknown = [
+                (i, base + k, _problem(i, show_name(name), "unknown feature", "unknown_feature"))
+                for i in range(min(n_rows, MAX_DETAILS))
+                for k, name in enumerate(extra)
+            ]
+        return self._encode_columns(columns, n_rows, unknown, source)
+
+    def transform_frame(
+        self, frame: pd.DataFrame, source: str | None = None, ignore_unknown: bool = True
+    ) -> np.ndarray:
+        """Validate and encode a DataFrame column-wise; raise `ValidationError` naming row, column and value.
+
+        Other columns (the target, an id) are ignored unless `ignore_unknown` is False. A frame cannot tell a
+        missing cell from an absent field: both are missing values.
+        """
+        return self.transform_columns(_frame_columns(frame, self._slots), len(frame), ignore_unknown, source)
 
     def encode_rows(self, records: list[Any], ignore_unknown: bool = False) -> list[list[float]]:
         """Validate and encode a list of dicts row by row, without numpy: the rows as lists of Python floats.
@@ -229,69 +260,41 @@ class Preprocessor:
                 continue
             row = self._template.copy()
             for slot in self._slots:
-                value = record.get(slot.name)
+                value = record.get(slot.name, ABSENT)
                 if slot.numeric:
-                    if value is None:
-                        if slot.nullable:
-                            row[slot.column] = NAN
-                        else:
-                            problems.append(
-                                _problem(
-                                    i, slot.name, "required, got " + _missing(record, slot.name), "missing_required"
-                                )
-                            )
-                    elif type(value) is float or type(value) is int or _is_number(value):
+                    # The common case inline; anything else through the rule (`_number_cell`).
+                    if type(value) is float or type(value) is int:
                         try:
-                            value = float(value)
-                        except OverflowError:  # an int beyond float64
-                            value = math.inf if value > 0 else -math.inf
-                        if value != value or value in (math.inf, -math.inf):
-                            problems.append(
-                                _problem(i, slot.name, f"expected a finite number, got {value!r}", "non_finite_number")
-                            )
-                        elif value < slot.lo or value > slot.hi:
-                            problems.append(_problem(i, slot.name, _range(value, slot), "out_of_range"))
-                        else:
-                            row[slot.column] = value
+                            number = float(value)
+                        except OverflowError:
+                            number = NAN
+                        if slot.lo <= number <= slot.hi:
+                            row[slot.column] = number
+                            continue
+                    cell = _number_cell(slot, value)
+                    if isinstance(cell, Problem):
+                        problems.append(_problem(i, slot.name, cell.text, cell.code))
                     else:
-                        problems.append(
-                            _problem(
-                                i, slot.name, f"expected a number, got {_show(value)}", _type_code(value, "number")
-                            )
-                        )
+                        row[slot.column] = cell
                     continue
-                if value is None:
-                    if not slot.nullable:
-                        problems.append(
-                            _problem(i, slot.name, "required, got " + _missing(record, slot.name), "missing_required")
-                        )
+                if type(value) is str:
+                    hit = slot.columns.get(value)
+                    if hit is not None:
+                        row[hit] = 1.0
+                        continue
+                code = _category_cell(slot, value)
+                if isinstance(code, Problem):
+                    problems.append(_problem(i, slot.name, code.text, code.code))
+                elif code >= 0:
+                    row[code] = 1.0
+                else:
                     for col in slot.all_columns:
                         row[col] = NAN
-                    continue
-                if type(value) is not str:
-                    if type(value) is int:
-                        value = str(value)
-                    else:
-                        problems.append(
-                            _problem(
-                                i,
-                                slot.name,
-                                f"expected a string category, got {_show(value)}",
-                                _type_code(value, "string"),
-                            )
-                        )
-                        continue
-                hit = slot.columns.get(value)
-                if hit is not None:
-                    row[hit] = 1.0
-                    continue
-                if slot.unknown_is_error and value not in slot.known:
-                    problems.append(_problem(i, slot.name, f"unknown category {value!r}", "unknown_category"))
-                for col in slot.all_columns:
-                    row[col] = NAN
             if not ignore_unknown and not names.issuperset(record):
                 problems.extend(
-                    _problem(i, str(key), "unknown feature", "unknown_feature") for key in record if key not in names
+                    _problem(i, show_name(key), "unknown feature", "unknown_feature")
+                    for key in record
+                    if key not in names
                 )
             rows.append(row)
             if len(problems) >= MAX_DETAILS:
@@ -300,129 +303,225 @@ class Preprocessor:
             raise ValidationError(_summary(problems), details=problems[:MAX_DETAILS])
         return rows
 
-    def _transform_columns(self, records: list[Any], ignore_unknown: bool) -> np.ndarray | None:
-        """Encode a batch a few numpy calls per kind of feature; return None if any value needs the per-row loop.
-
-        Only the plain case is taken here: every record an exact dict holding every feature, numbers exact
-        ints or floats within range, categories exact strings, no missing required value and (unless ignored)
-        no unknown field. Anything else, valid or not, returns None, and `transform_records` runs its loop,
-        which encodes the same way and reports every problem: both paths give the same matrix and errors.
-        """
-        import numpy as np
-
-        n = len(records)
-        if set(map(type, records)) != {dict}:
-            return None
-        cols = self._columnar
+    def _record_columns(
+        self, records: list[dict[str, Any]], ignore_unknown: bool
+    ) -> tuple[dict[str, Column], list[_Found]]:
+        """Return the records' values per feature (`ABSENT` where a record lacks one) and their unknown fields."""
+        order = self._order
+        k = len(order)
         try:
-            numbers = _gather(records, cols.numeric_names)
-            categories = _gather(records, cols.categorical_names)
-        except KeyError:  # an absent field: the loop reads it as missing
-            return None
-        if not ignore_unknown and set(map(len, records)) != {len(self._names)}:
-            # Every feature is present, so a record with more keys than features has an unknown one.
-            return None
-        out = np.empty((n, len(self.columns)), dtype=np.float32)
-        if numbers:
-            if not set(map(type, numbers)) <= _NUMBER_TYPES:
-                return None
-            try:
-                matrix = np.array(numbers, dtype=np.float64).reshape(n, len(cols.numeric_names))  # None -> NaN
-            except OverflowError:  # an int beyond float64
-                return None
-            missing = np.isnan(matrix)
-            # A NaN that was not a None is a NaN value; a None in a required feature is an error.
-            if np.count_nonzero(missing) != numbers.count(None) or missing[:, cols.numeric_required].any():
-                return None
-            if ((matrix < cols.numeric_lo) | (matrix > cols.numeric_hi)).any():  # infinities included
-                return None
-            out[:, cols.numeric_columns] = matrix
-        if categories:
-            if not set(map(type, categories)) <= _CATEGORY_TYPES:
-                return None
-            k = len(cols.categorical_names)
-            if categories.count(None) and any(None in categories[j::k] for j in cols.categorical_required):
-                return None
-            for j, lookup, known in cols.categorical_checked:
-                if not set(categories[j::k]).difference(lookup) <= known:
-                    return None
-            codes = np.fromiter(
-                map(dict.get, cycle(cols.lookups), categories, repeat(-1)), dtype=np.intp, count=n * k
-            ).reshape(n, k)
-            hit = codes >= 0
-            out[:, cols.one_hot_columns] = 0.0
-            out[np.nonzero(hit)[0], codes[hit]] = 1.0
-            if not hit.all():
-                for feature in np.flatnonzero(~hit.all(axis=0)).tolist():
-                    first, last = cols.blocks[feature]
-                    out[~hit[:, feature], first:last] = NAN
-        return out
+            flat = _gather(records, order)
+            columns: dict[str, Column] = {name: flat[j::k] for j, name in enumerate(order)}
+            complete = True
+        except KeyError:  # a record lacks a feature
+            columns = {name: [r.get(name, ABSENT) for r in records] for name in order}
+            complete = False
+        unknown: list[_Found] = []
+        # With every feature present, a record as long as the feature list holds nothing else.
+        if not ignore_unknown and not (complete and set(map(len, records)) == {k}):
+            names = self._names
+            for i, record in enumerate(records):
+                if not names.issuperset(record):
+                    unknown.extend(
+                        (i, k + p, _problem(i, show_name(key), "unknown feature", "unknown_feature"))
+                        for p, key in enumerate(record)
+                        if key not in names
+                    )
+                    if len(unknown) >= MAX_DETAILS:
+                        break
+        return columns, unknown
 
-    def transform_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
-        """Validate and encode a DataFrame (vectorised); raise `ValidationError` naming column, row and value."""
+    def _encode_columns(
+        self, columns: Mapping[str, Column], n: int, unknown: list[_Found], source: str | None
+    ) -> np.ndarray:
+        """Encode columns of `n` values each; raise `ValidationError` with the loop's details in the loop's order."""
         import numpy as np
-        import pandas as pd
 
-        out = np.zeros((len(frame), len(self.columns)), dtype=np.float32)
-        problems: list[dict[str, Any]] = []
-        for slot in self._slots:
-            if slot.name not in frame.columns:
-                if not slot.nullable:
-                    problems.append(_problem(None, slot.name, "required column is missing", "missing_required"))
-                elif slot.numeric:
-                    out[:, slot.column] = np.nan
-                else:
-                    out[:, list(slot.all_columns)] = np.nan
-                continue
-            series = frame[slot.name]
-            missing = series.isna().to_numpy()
-            if missing.any() and not slot.nullable:
-                problems.append(
-                    _problem(int(np.argmax(missing)), slot.name, "required, got a missing value", "missing_required")
-                )
-            if slot.numeric:
-                if pd.api.types.is_bool_dtype(series):
-                    problems.append(
-                        _problem(0, slot.name, f"expected a number, got {_show(series.iloc[0])}", "boolean_not_number")
-                    )
-                    continue
-                numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                bad = np.isnan(numbers) & ~missing
-                if bad.any():
-                    row = int(np.argmax(bad))
-                    problems.append(
-                        _problem(row, slot.name, f"expected a number, got {_show(series.iloc[row])}", "expected_number")
-                    )
-                    continue
-                with np.errstate(invalid="ignore"):
-                    out_of_range = ~np.isnan(numbers) & ((numbers < slot.lo) | (numbers > slot.hi))
-                    out_of_range |= np.isinf(numbers)
-                if out_of_range.any():
-                    row = int(np.argmax(out_of_range))
-                    problems.append(_problem(row, slot.name, _range(numbers[row], slot), "out_of_range"))
-                    continue
-                out[:, slot.column] = numbers
-                continue
-            text = category_texts(series)
-            encoded = np.zeros((len(frame), len(slot.all_columns)), dtype=np.float32)
-            known = np.zeros(len(frame), dtype=bool)
-            for j, cat in enumerate(slot.columns):
-                hit = text == cat
-                encoded[hit, j] = 1.0
-                known |= hit
-            unknown = ~known & ~missing
-            if slot.unknown_is_error and unknown.any():
-                unseen = unknown & ~np.isin(text, list(slot.known))
-                if unseen.any():
-                    row = int(np.argmax(unseen))
-                    problems.append(_problem(row, slot.name, f"unknown category {text[row]!r}", "unknown_category"))
-                    continue
-            encoded[~known] = np.nan
-            out[:, list(slot.all_columns)] = encoded
-        if problems:
+        out = np.empty((n, len(self.columns)), dtype=np.float32)
+        found: list[_Found] = []
+        # A refused value may not fit float32; the matrix is then never returned.
+        with np.errstate(over="ignore"):
+            self._fill(out, columns, n, found)
+        if found or unknown:
+            problems = [detail for _, _, detail in sorted(found + unknown, key=lambda f: (f[0], f[1]))][:MAX_DETAILS]
             prefix = f"{source}: " if source else ""
             raise ValidationError(prefix + _summary(problems), details=problems)
         return out
+
+    def _fill(self, out: np.ndarray, columns: Mapping[str, Column], n: int, found: list[_Found]) -> None:
+        """Write every feature's encoded columns into `out`, adding refused cells to `found`."""
+        import numpy as np
+
+        for position, slot in enumerate(self._slots):
+            column = columns.get(slot.name)
+            if slot.numeric:
+                out[:, slot.column] = _numeric_column(slot, position, column, n, found)
+                continue
+            first, last = slot.block
+            codes = _category_column(slot, position, column, n, found)
+            if first == last:
+                continue
+            hit = codes >= 0
+            out[:, first:last] = 0.0
+            out[np.flatnonzero(hit), codes[hit]] = 1.0
+            if not hit.all():
+                out[~hit, first:last] = NAN
+
+
+def _number_cell(slot: _Slot, value: Any) -> float | Problem:
+    """Return the float a numeric feature's cell holds (NaN when missing and allowed), or its `Problem`."""
+    number = coerce_numeric(value)
+    if number is None:
+        return NAN if slot.nullable else Problem("missing_required", "required, got " + _missing_text(value))
+    if isinstance(number, Problem):
+        return number
+    if number < slot.lo or number > slot.hi:
+        return Problem("out_of_range", _range(number, slot))
+    return number
+
+
+def _category_cell(slot: _Slot, value: Any) -> int | Problem:
+    """Return the encoded column a categorical feature's cell sets (-1: NaN in all of them), or its `Problem`."""
+    text = coerce_category(value, slot.known)
+    if text is None:
+        return -1 if slot.nullable else Problem("missing_required", "required, got " + _missing_text(value))
+    if isinstance(text, Problem):
+        return text
+    column = slot.columns.get(text)
+    if column is not None:
+        return column
+    if slot.unknown_is_error and text not in slot.known:
+        return Problem("unknown_category", f"unknown category {show(text)}")
+    return -1
+
+
+def _numeric_column(slot: _Slot, position: int, column: Column | None, n: int, found: list[_Found]) -> np.ndarray:
+    """Return a numeric feature's float64 column (NaN where missing), adding each refused cell to `found`."""
+    import numpy as np
+
+    if column is None:
+        column = [ABSENT] * n
+    if isinstance(column, Factorized):
+        column = [column.uniques[c] if c >= 0 else None for c in column.codes.tolist()]
+    values = _float_column(column)
+    if values is None:  # some value the shortcut does not read: every cell through the rule
+        cells = [_number_cell(slot, v) for v in column]
+        bad = [i for i, c in enumerate(cells) if type(c) is not float]
+        _add(found, slot, position, ((i, cells[i]) for i in bad[:MAX_DETAILS]))
+        return np.array([NAN if type(c) is not float else c for c in cells], dtype=np.float64)
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        refused = ~missing & ~((values >= slot.lo) & (values <= slot.hi))
+    if not slot.nullable:
+        refused |= missing
+    if refused.any():
+        rows = np.flatnonzero(refused)[:MAX_DETAILS].tolist()
+        _add(found, slot, position, ((i, _number_cell(slot, _item(column, i))) for i in rows))
+    return values
+
+
+def _float_column(column: Sequence[Any] | np.ndarray) -> np.ndarray | None:
+    """Return the column as float64 (None and NaN as NaN) where only ints, floats and None are in it, else None."""
+    import numpy as np
+
+    if isinstance(column, np.ndarray):
+        if column.dtype.kind in "fiu":
+            return column.astype(np.float64, copy=False)
+        return None
+    types = set(map(type, column))
+    if types == {str}:
+        # Text cells (CSV): all number literals, checked in one pass, then parsed by numpy as `float` would.
+        joined = "\n".join(column)
+        if joined.count("\n") != len(column) - 1 or not NUMBER_LITERALS.fullmatch(joined):
+            return None
+        return np.array(column, dtype=np.float64)
+    if not types <= _NUMBER_TYPES:
+        return None
+    try:
+        return np.array(column, dtype=np.float64)
+    except OverflowError:  # an int beyond float64
+        return None
+
+
+def _category_column(slot: _Slot, position: int, column: Column | None, n: int, found: list[_Found]) -> np.ndarray:
+    """Return each row's encoded column for a categorical feature (-1: all NaN), adding refused cells to `found`."""
+    import numpy as np
+
+    if column is None:
+        column = [ABSENT] * n
+    if isinstance(column, Factorized):
+        cells = [_category_cell(slot, v) for v in column.uniques]
+        lookup = np.array([-1 if isinstance(c, Problem) else c for c in cells] + [-1], dtype=np.intp)
+        codes = lookup[column.codes]  # code -1 (missing) picks the -1 at the end
+        refused = [(u, c) for u, c in enumerate(cells) if isinstance(c, Problem)]
+        if not slot.nullable:
+            refused.append((-1, Problem("missing_required", "required, got null")))
+        for u, problem in refused:
+            rows = np.flatnonzero(column.codes == u)[:MAX_DETAILS].tolist()
+            _add(found, slot, position, ((i, problem) for i in rows))
+        return codes
+    values: list[Any] = column.tolist() if isinstance(column, np.ndarray) else list(column)
+    try:
+        codes = np.fromiter(map(slot.columns.get, values, repeat(-1)), dtype=np.intp, count=n)
+    except TypeError:  # an unhashable (nested) value: every cell through the rule
+        codes = np.full(n, -1, dtype=np.intp)
+    bad: list[tuple[int, Problem]] = []
+    nullable = slot.nullable
+    for i in np.flatnonzero(codes < 0).tolist():
+        value = values[i]
+        if value is None and nullable:
+            continue
+        cell = _category_cell(slot, value)
+        if isinstance(cell, Problem):
+            bad.append((i, cell))
+        else:
+            codes[i] = cell
+            if len(bad) >= MAX_DETAILS:
+                break
+    _add(found, slot, position, bad)
+    return codes
+
+
+def _add(found: list[_Found], slot: _Slot, position: int, cells: Any) -> None:
+    """Add (row, Problem) pairs of one feature to `found`."""
+    found.extend((i, position, _problem(i, slot.name, p.text, p.code)) for i, p in cells)
+
+
+def _item(column: Sequence[Any] | np.ndarray, i: int) -> Any:
+    """Return cell `i` as a Python value (numpy scalars unwrapped)."""
+    value = column[i]
+    return value.item() if hasattr(value, "item") and not isinstance(value, (dict, list)) else value
+
+
+def _column_length(column: Column) -> int:
+    return len(column.codes) if isinstance(column, Factorized) else len(column)
+
+
+def _frame_columns(frame: pd.DataFrame, slots: list[_Slot]) -> dict[str, Column]:
+    """Return a frame's columns in the forms `transform_columns` reads fastest (other columns by name only)."""
+    import numpy as np
+    import pandas as pd
+
+    columns: dict[str, Column] = {}
+    wanted = {s.name: s for s in slots}
+    for name in frame.columns:
+        slot = wanted.get(name)
+        if slot is None:
+            columns[str(name)] = []
+            continue
+        series = frame[name]
+        numeric_dtype = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+        if slot.numeric and numeric_dtype and series.dtype != object:
+            columns[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif not slot.numeric and (
+            numeric_dtype or pd.api.types.infer_dtype(series, skipna=True) in _FACTORIZABLE_KINDS
+        ):
+            codes, uniques = pd.factorize(series)  # a missing value gets code -1
+            columns[name] = Factorized(np.asarray(codes, dtype=np.intp), list(uniques.tolist()))
+        else:
+            # pandas' own missing markers (NA, NaT) are missing values, as None is.
+            columns[name] = series.astype(object).where(series.notna(), None).tolist()
+    return columns
 
 
 # pandas' inferred kinds of an object column whose equal values all have the same category text: `unique`
@@ -460,22 +559,8 @@ def float32_rows(rows: list[list[float]]) -> list[list[float]]:
     return [array("f", row).tolist() for row in rows]
 
 
-def _is_number(value: Any) -> bool:
-    """Return whether `value` is a real number and not a boolean (numpy's scalars are registered as numbers)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _problem(row: int | None, field: str | None, problem: str, code: str) -> dict[str, Any]:
     return {"row": row, "field": field, "problem": problem, "code": code}
-
-
-def _type_code(value: Any, expected: str) -> str:
-    """Return the detail code for a value of the wrong JSON type."""
-    if isinstance(value, bool):
-        return f"boolean_not_{expected}"
-    if isinstance(value, (dict, list)):
-        return "nested_value"
-    return f"expected_{expected}"
 
 
 def _summary(problems: list[dict[str, Any]]) -> str:
@@ -490,18 +575,11 @@ def _range(value: float, slot: _Slot) -> str:
     return f"{float(value):g} is outside the allowed range [{slot.lo:g}, {slot.hi:g}]"
 
 
-def _missing(record: dict[str, Any], name: str) -> str:
-    return "null" if name in record else "nothing (field absent)"
+def _missing_text(value: Any) -> str:
+    return "nothing (field absent)" if value is ABSENT else "null"
 
 
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), type(value).__name__
     )
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return _kind(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from model.errors import DataError, SchemaError, UserError
 
@@ -386,3 +387,130 @@ def class_value(value: Any) -> ClassValue:
             return int(f)
         return str(value)
     return str(value)
+
+
+# --- What a value means: one rule per feature type, called by every path that reads values --------------------
+#
+# Every input path (records one by one, records or columns in a batch, a pandas frame for training, CSV and the
+# columnar request formats) reads a value through `coerce_numeric` or `coerce_category`, or through a vectorised
+# shortcut that a test pins to them (tests/model/test_values.py). The rules:
+#   - missing: None, NaN, or a field that is absent (`ABSENT`); whether that is allowed is the feature's
+#     `nullable`, not the rule's;
+#   - numeric: an int or float (any `numbers.Real` but bool), as float64, or a string that spells a number literal
+#     (CSV's cells, a frame read from CSV, and JSON alike); an int past float64 is infinite, and an infinity is an
+#     error; a bool, any other string or a nested value is an error;
+#   - categorical: a string as it is; a number as its `category_text` (1.0 and 1 are category "1", as pandas
+#     reads whole-number codes); a bool as "True"/"False" (how a bool column is inferred); a string that spells a
+#     number and is not itself a category is that number's text (CSV "1.0" is category "1"); a nested value is
+#     an error.
+
+_LITERAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+NUMBER_LITERAL = re.compile(_LITERAL)
+# A column of number literals (surrounding whitespace allowed) joined by newlines: checked in one regex pass.
+NUMBER_LITERALS = re.compile(rf"(?:[ \t]*{_LITERAL}[ \t]*\n)*[ \t]*{_LITERAL}[ \t]*")
+# An integer literal with more digits than this is beyond float64 anyway (and Python refuses to parse integers
+# over 4300 digits at all): it is read as a float, so it ends as an infinity.
+MAX_INT_DIGITS = 300
+SHOW_CHARS = 60
+
+
+class Problem(NamedTuple):
+    """Why a value is refused: a stable detail code and the text a client reads."""
+
+    code: str
+    text: str
+
+
+class _Absent:
+    """The type of `ABSENT`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+"""The value of a field a record does not hold (so an error can say "absent" rather than "null")."""
+
+
+def is_missing(value: Any) -> bool:
+    """Return whether `value` is missing: None, `ABSENT` or a NaN."""
+    return value is None or value is ABSENT or (type(value) is float and value != value)
+
+
+def number_literal(text: str) -> int | float | None:
+    """Return the number a text cell spells (an int for an integer literal), or None when it spells none."""
+    text = text.strip(" \t")
+    if not NUMBER_LITERAL.fullmatch(text):
+        return None
+    if text.lstrip("+-").isdigit():
+        return int(text) if len(text) <= MAX_INT_DIGITS else float(text)
+    return float(text)
+
+
+def coerce_numeric(value: Any) -> float | Problem | None:
+    """Return the float64 a value means for a numeric feature, None when it is missing, or its `Problem`."""
+    if value is None or value is ABSENT:
+        return None
+    if isinstance(value, str):
+        number = number_literal(value)
+        if number is None:
+            return Problem("expected_number", f"expected a number, got {show(value)}")
+        value = number
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):  # numpy's bool is no `numbers.Real`
+        return Problem("boolean_not_number", f"expected a number, got {show(value)}")
+    if isinstance(value, numbers.Real):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float64
+            big: Any = value
+            number = math.inf if big > 0 else -math.inf
+        if number != number:
+            return None
+        if number in (math.inf, -math.inf):
+            return Problem("non_finite_number", f"expected a finite number, got {number!r}")
+        return number
+    if isinstance(value, (dict, list)):
+        return Problem("nested_value", f"expected a number, got {show(value)}")
+    return Problem("expected_number", f"expected a number, got {show(value)}")
+
+
+def coerce_category(value: Any, categories: frozenset[str] | set[str]) -> str | Problem | None:
+    """Return the category text a value means for a feature with these categories, None if missing, or a Problem."""
+    if type(value) is str:
+        text = value
+    elif value is None or value is ABSENT:
+        return None
+    elif isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):
+        return "True" if value else "False"
+    elif isinstance(value, numbers.Real):
+        if value != value:
+            return None
+        return category_text(value)
+    elif isinstance(value, str):
+        text = str(value)
+    elif isinstance(value, (dict, list)):
+        return Problem("nested_value", f"expected a string category, got {show(value)}")
+    else:
+        return Problem("expected_string", f"expected a string category, got {show(value)}")
+    if text in categories:
+        return text
+    number = number_literal(text)
+    return category_text(number) if number is not None and math.isfinite(number) else text
+
+
+def show(value: Any) -> str:
+    """Return a short text for a value in an error message (a long one truncated, a nested one by its kind)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 3] + "..."
+
+
+def show_name(name: Any) -> str:
+    """Return a field name as an error message names it: a long (client-sent) one truncated."""
+    text = str(name)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 3] + "..."

@@ -27,14 +27,12 @@ class ServedBundle:
             self.preprocessor = Preprocessor.from_dict(bundle.json(PREPROCESSOR_FILE))
 
     def encode(self, records: Any, ignore_unknown: bool = False) -> np.ndarray:
-        """Return the encoded float32 matrix of a list of dicts, a DataFrame, or an encoded matrix."""
+        """Return the encoded float32 matrix of records, columns (`Preprocessor.transform`) or an encoded matrix."""
         import numpy as np
 
-        if isinstance(records, list):
-            return self.preprocessor.transform_records(records, ignore_unknown=ignore_unknown)
         if isinstance(records, np.ndarray):
             return self._check_matrix(records)
-        return self.preprocessor.transform_frame(records)
+        return self.preprocessor.transform(records, ignore_unknown=ignore_unknown)
 
     def _check_matrix(self, x: np.ndarray) -> np.ndarray:
         """Return `x` as C-contiguous float32 if its width fits the model, else raise `ValidationError`."""

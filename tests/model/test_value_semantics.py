@@ -1,0 +1,289 @@
+"""One value semantics for every input path (issue 14, section 1).
+
+For generated schemas and rows, the per-row loop (`encode_rows`), the batch encoder on records, the column-wise
+encoder (`transform_columns`), the pandas frame path (training) and the API's CSV path give the same matrix and
+the same error details. The loop is the reference; each other path is fed the same rows in its own form.
+
+Two things a format cannot say are normalised before comparing, and only those:
+- a frame, and a set of columns, has a cell for every row: a field one record holds and another lacks is, in the
+  columnar forms, present in every row (None where the record lacked it);
+- CSV carries no types: its rows are generated only from values whose text reads back as the same value
+  (no bool or numeric-looking string in a numeric field, no text that CSV reading trims or drops).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.inputs import csv_records
+from model.errors import ValidationError
+from model.preprocess import COLUMNAR_MIN_ROWS, Preprocessor
+from model.schema import (
+    ABSENT,
+    CategoricalFeature,
+    NumericFeature,
+    Problem,
+    Schema,
+    Target,
+    coerce_category,
+    coerce_numeric,
+)
+
+CATEGORY_POOL = ("1", "2", "10", "-3", "A", "b", "True", "False", "é", "日本", "1.5", "x y")
+LITERALS = ("1.0", "2.00", "1e1", "+2", "-3.0", "01", "1.50")
+BIG_INTS = (2**53 + 1, 2**63, 2**64 + 7, 10**30, 10**308, 10**400, -(10**400))
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# Unicode, CSV's own specials (comma, quote, newline) and digits, so that some texts spell numbers.
+ALPHABET = st.sampled_from(list('aZé日ü ,"\n;x1.0+-e\u00a0'))
+
+
+def _text(csv_safe: bool) -> st.SearchStrategy[str]:
+    if csv_safe:  # CSV reading trims cells and reads an empty one as missing
+        return st.text(ALPHABET, min_size=1, max_size=6).filter(lambda t: t == t.strip())
+    return st.text(ALPHABET, max_size=6)
+
+
+def numeric_values(csv_safe: bool) -> st.SearchStrategy[Any]:
+    """Values a numeric field may be sent."""
+    options: list[st.SearchStrategy[Any]] = [
+        st.none(),
+        st.just(math.nan),
+        st.integers(-(2**70), 2**70),
+        st.sampled_from(BIG_INTS),
+        st.floats(allow_nan=False, allow_infinity=not csv_safe, width=64),
+        st.sampled_from((0.5, 1.0, 17.0, 1e39, -1e39)),
+        _text(csv_safe),
+    ]
+    if not csv_safe:
+        options += [st.booleans(), st.sampled_from(LITERALS), st.just([1]), st.just({"a": 1})]
+    return st.one_of(options).filter(lambda v: not (csv_safe and isinstance(v, str) and _spells_number(v)))
+
+
+def category_values(csv_safe: bool) -> st.SearchStrategy[Any]:
+    """Values a categorical field may be sent: codes as numbers, as literals, unicode, bools, NaN, None."""
+    options: list[st.SearchStrategy[Any]] = [
+        st.none(),
+        st.just(math.nan),
+        st.sampled_from(CATEGORY_POOL),
+        st.sampled_from(LITERALS),
+        # Whole-number codes up to 2**53: a frame holding them beside a missing value makes them float64, exactly.
+        st.integers(-(2**53), 2**53),
+        st.sampled_from((1.0, 2.0, 10.0, 1.5, -3.0)),
+        st.booleans(),
+        _text(csv_safe),
+    ]
+    if not csv_safe:
+        options += [st.just([1]), st.just({"a": 1})]
+    return st.one_of(options)
+
+
+def _spells_number(text: str) -> bool:
+    from model.schema import number_literal
+
+    return number_literal(text) is not None
+
+
+@st.composite
+def schemas(draw: st.DrawFn) -> tuple[Schema, Preprocessor]:
+    """A schema of 1-4 features and a preprocessor trained on a subset of each feature's categories."""
+    n = draw(st.integers(1, 4))
+    features: list[NumericFeature | CategoricalFeature] = []
+    present: dict[str, set[str]] = {}
+    for i in range(n):
+        name = f"f{i}"
+        nullable = draw(st.booleans())
+        if draw(st.booleans()):
+            lo = draw(st.one_of(st.none(), st.sampled_from((-10.0, 0.0, 18.0))))
+            hi = draw(st.one_of(st.none(), st.sampled_from((100.0, 1e6))))
+            features.append(NumericFeature(name, min=lo, max=hi, nullable=nullable))
+        else:
+            cats = draw(st.lists(st.sampled_from(CATEGORY_POOL), min_size=1, max_size=6, unique=True))
+            on_unknown = draw(st.sampled_from(("missing", "error")))
+            features.append(CategoricalFeature(name, tuple(cats), nullable=nullable, on_unknown=on_unknown))
+            present[name] = set(draw(st.lists(st.sampled_from(cats), max_size=len(cats))))
+    schema = Schema(features=tuple(features), target=Target("y", "regression"))
+    return schema, Preprocessor.from_present(schema, present)
+
+
+@st.composite
+def cases(draw: st.DrawFn, csv_safe: bool = False) -> tuple[Preprocessor, list[dict[str, Any]]]:
+    """A preprocessor and 1-40 rows with missing and extra fields."""
+    schema, pre = draw(schemas())
+    extra = draw(st.lists(st.sampled_from(("zodiac", "f9", "ünï")), max_size=2, unique=True))
+    rows = []
+    for _ in range(draw(st.integers(1, 40))):
+        row: dict[str, Any] = {}
+        for feature in schema.features:
+            if not csv_safe and draw(st.integers(0, 9)) == 0:
+                continue  # absent
+            values = numeric_values(csv_safe) if isinstance(feature, NumericFeature) else category_values(csv_safe)
+            row[feature.name] = draw(values)
+        for name in extra:
+            if draw(st.booleans()):
+                row[name] = draw(st.sampled_from((1, "x", None)))
+        rows.append(row)
+    return pre, rows
+
+
+def outcome(encode: Any) -> np.ndarray | list[dict[str, Any]]:
+    """Return the matrix a path gives, or its error details."""
+    try:
+        return np.asarray(encode(), dtype=np.float32)
+    except ValidationError as exc:
+        return exc.details
+
+
+def assert_same(got: Any, want: Any) -> None:
+    if isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray), got
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)  # NaN in the same cells counts as equal
+    else:
+        assert got == want
+
+
+def loop(pre: Preprocessor, records: list[dict[str, Any]], ignore_unknown: bool = False) -> Any:
+    """The reference: the per-row loop."""
+    shape = (len(records), pre.n_columns)
+    return outcome(lambda: np.array(pre.encode_rows(records, ignore_unknown), dtype=np.float32).reshape(shape))
+
+
+def filled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as a columnar form sees them: every field any row holds, in every row (None where absent)."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in names} for r in rows]
+
+
+@SETTINGS
+@given(cases())
+def test_batch_encoder_on_records_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
+    pre, rows = case
+    records = rows * -(-COLUMNAR_MIN_ROWS // len(rows))  # at least COLUMNAR_MIN_ROWS: the batch encoder
+    for ignore in (False, True):
+        assert_same(outcome(lambda i=ignore: pre.transform_records(records, i)), loop(pre, records, ignore))
+
+
+@SETTINGS
+@given(cases())
+def test_columns_match_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
+    pre, rows = case
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    features = {f.name for f in pre.features}
+    # A feature a record lacks is absent in that row; a column of another name exists in every row.
+    records = [{k: r.get(k, None if k not in features else ABSENT) for k in names} for r in rows]
+    records = [{k: v for k, v in r.items() if v is not ABSENT} for r in records]
+    columns = {name: [r.get(name, ABSENT) for r in rows] for name in names}
+    assert_same(outcome(lambda: pre.transform_columns(columns, len(rows))), loop(pre, records))
+    if columns:  # (an empty mapping says nothing of how many rows it has)
+        assert_same(outcome(lambda: pre.transform(columns)), loop(pre, records))
+
+
+@SETTINGS
+@given(cases())
+def test_frame_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
+    pre, rows = case
+    records = filled(rows)
+    frame = pd.DataFrame(records, columns=list(records[0]) if records[0] else None)
+    assert_same(outcome(lambda: pre.transform_frame(frame, ignore_unknown=False)), loop(pre, records))
+    assert_same(outcome(lambda: pre.transform_frame(frame)), loop(pre, records, ignore_unknown=True))
+
+
+def _csv_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@SETTINGS
+@given(cases(csv_safe=True))
+def test_csv_with_header_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
+    pre, rows = case
+    records = filled(rows)
+    header = list(records[0])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[_csv_text(r[k]) for k in header] for r in records])
+    columns = csv_records(out.getvalue().encode(), max_rows=1000)
+    if columns:  # (an empty mapping says nothing of how many rows it has)
+        assert_same(outcome(lambda: pre.transform(columns)), loop(pre, records))
+
+
+# --- the rules themselves ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        (None, None),
+        (math.nan, None),
+        (ABSENT, None),
+        (np.float32(1.5), 1.5),
+        (np.int64(7), 7.0),
+        (10**400, Problem("non_finite_number", "expected a finite number, got inf")),
+        (math.inf, Problem("non_finite_number", "expected a finite number, got inf")),
+        (True, Problem("boolean_not_number", "expected a number, got True")),
+        (np.bool_(False), Problem("boolean_not_number", "expected a number, got np.False_")),
+        ("3", 3.0),  # as CSV's cells, and a frame read from CSV, say it
+        (" -2.5e1 ", -25.0),
+        ("3 apples", Problem("expected_number", "expected a number, got '3 apples'")),
+        ("nan", Problem("expected_number", "expected a number, got 'nan'")),
+        ([1], Problem("nested_value", "expected a number, got an array")),
+    ],
+)
+def test_coerce_numeric(value: Any, want: Any) -> None:
+    assert coerce_numeric(value) == want
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("A", "A"),
+        ("Z", "Z"),  # unknown: the feature decides whether that is an error
+        (1, "1"),
+        (1.0, "1"),  # as pandas reads whole-number codes beside a missing value
+        (np.float64(2.0), "2"),
+        (1.5, "1.5"),
+        ("1.0", "1"),  # CSV's text of the code 1.0
+        ("+1", "1"),
+        ("1.5", "1.5"),
+        ("01", "1"),
+        ("2.0", "2"),  # not a category either, but named as the number 2.0 is
+        (True, "True"),  # how a bool column is inferred
+        (None, None),
+        (math.nan, None),
+        ({"a": 1}, Problem("nested_value", "expected a string category, got an object")),
+    ],
+)
+def test_coerce_category(value: Any, want: Any) -> None:
+    assert coerce_category(value, frozenset({"A", "1", "2", "1.5", "True"})) == want
+
+
+def test_a_text_that_is_a_category_is_never_renamed() -> None:
+    assert coerce_category("1.0", frozenset({"1", "1.0"})) == "1.0"
+    assert coerce_category("007", frozenset({"7", "007"})) == "007"
+
+
+def test_long_unknown_names_and_values_are_truncated_in_details() -> None:
+    schema = Schema(features=(CategoricalFeature("c", ("a",), on_unknown="error"),), target=Target("y", "regression"))
+    pre = Preprocessor.from_present(schema, {"c": {"a"}})
+    for n in (1, COLUMNAR_MIN_ROWS):
+        with pytest.raises(ValidationError) as info:
+            pre.transform_records([{"c": "v" * 10_000, "k" * 10_000: 1}] * n)
+        details = info.value.details
+        assert {d["code"] for d in details} == {"unknown_category", "unknown_feature"}
+        assert all(len(d["problem"]) < 100 and len(d["field"]) <= 60 for d in details)
+        assert len(info.value.message) < 200
