@@ -108,12 +108,13 @@ class DataPlane:
         """Return the records of a parsed `{"instances": [...]}` document, within `TREEPORT_MAX_ROWS`."""
         return instances_of(payload, self.settings.max_rows)
 
-    def records(self, body: bytes, mt: str, predictor: Predictor) -> list[Any]:
-        """Return the raw records of a body of media type `mt`: JSON `{"instances": [...]}` or CSV with a header."""
+    def records(self, body: bytes, mt: str, predictor: Predictor) -> Any:
+        """Return the raw rows of a body of media type `mt`: JSON `{"instances": [...]}` records, or the columns
+        of CSV with a header (both read by `Preprocessor.transform`)."""
         if mt in JSON_TYPES:
             return self.instances(parse_json(body))
         if mt in CSV_TYPES:
-            return csv_records(body, predictor.schema, self.settings.max_rows)
+            return csv_records(body, self.settings.max_rows)
         raise unsupported_media(mt, RECORD_TYPES)
 
     def invocation_rows(self, body: bytes, mt: str, predictor: Predictor) -> Any:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
@@ -17,7 +18,6 @@ from flask import Request
 from api.errors import ApiError, malformed
 from api.fastjson import UNPARSED, try_loads
 from model.preprocess import FLOAT32_MAX
-from model.schema import NumericFeature, Schema
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,8 +129,8 @@ def decode_text(body: bytes) -> str:
         raise malformed("invalid_encoding", "request body is not UTF-8") from None
 
 
-def csv_records(body: bytes, schema: Schema, max_rows: int) -> list[dict[str, Any]]:
-    """Parse CSV with a header row into records typed by the schema (empty cells are missing)."""
+def csv_records(body: bytes, max_rows: int) -> dict[str, list[str | None]]:
+    """Parse CSV with a header row into columns of values (`csv_column`), each named by its header."""
     text = decode_text(body)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
@@ -144,31 +144,18 @@ def csv_records(body: bytes, schema: Schema, max_rows: int) -> list[dict[str, An
         raise malformed("malformed_csv", "CSV header has duplicate column names")
     data = rows[1:]
     check_rows(len(data), max_rows)
-    numeric = {f.name for f in schema.features if isinstance(f, NumericFeature)}
-    records: list[dict[str, Any]] = []
     for i, row in enumerate(data):
         if len(row) != len(header):
             raise malformed("malformed_csv", f"CSV row {i} has {len(row)} fields; the header has {len(header)}")
-        record: dict[str, Any] = {}
-        for name, cell in zip(header, row, strict=True):
-            cell = cell.strip()
-            if cell == "":
-                record[name] = None
-            elif name in numeric:
-                record[name] = _csv_number(cell)
-            else:
-                record[name] = cell
-        records.append(record)
-    return records
+    return {name: csv_column(cells) for name, cells in zip(header, zip(*data, strict=True), strict=True)}
 
 
-def _csv_number(cell: str) -> Any:
-    """Return the cell as a float, or the text itself so validation reports it by field."""
-    try:
-        value = float(cell)
-    except ValueError:
-        return cell
-    return value if math.isfinite(value) else cell
+def csv_column(cells: Sequence[str]) -> list[str | None]:
+    """Return a CSV column's cells as values: an empty cell is missing, any other is its (trimmed) text.
+
+    CSV carries no types: the schema's rules read a text as a number or a category (`model.schema`).
+    """
+    return [cell.strip() or None for cell in cells]
 
 
 def csv_matrix(body: bytes, n_columns: int, max_rows: int) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Model part: microseconds per call of Treeport's Predictor against XGBoost itself, one thread, in one process.
 
-Per batch size, four ways to answer the same rows:
+Per batch size, these ways to answer the same rows:
   - `predictor_records`: `Predictor.predict` on raw records (list of dicts: validation, preprocessing, daal4py,
     result dicts), what `/predict` does after JSON parsing;
+  - `predictor_columns`: `Predictor.predict` on the same rows as columns (feature -> list of values), what
+    `/predict` does after parsing a columnar body (`dataframe_split`, column-major `inputs`, CSV, Arrow);
   - `predictor_matrix`: `Predictor.predict` on the already-encoded float32 matrix (daal4py and result dicts);
     and, as a profile of those two, `daal4py_alone`: the backend's raw outputs on that matrix (so records minus
     matrix is the validation and preprocessing, matrix minus daal4py the result dicts);
@@ -10,7 +12,7 @@ Per batch size, four ways to answer the same rows:
   - `xgboost_dmatrix`: `Booster.predict(DMatrix(matrix))`, the common way.
 Each is timed in blocks of calls, all interleaved round after round, and the best block of the rounds
 counts (as `timeit` does: noise on a shared machine only ever adds time). `speedup_vs_inplace` is
-inplace time / raw-record Predictor time.
+inplace time / raw-record Predictor time, and `speedup_vs_inplace.columnar` inplace time / columnar Predictor time.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ import numpy as np
 from bench.common import ModelUnderTest, print_table, records
 
 BATCH_SIZES = (1, 10, 100, 1000, 10000)
-METHODS = ("predictor_records", "predictor_matrix", "daal4py_alone", "xgboost_inplace", "xgboost_dmatrix")
+METHODS = (
+    "predictor_records",
+    "predictor_columns",
+    "predictor_matrix",
+    "daal4py_alone",
+    "xgboost_inplace",
+    "xgboost_dmatrix",
+)
 LABELS = {
     "predictor_records": "Predictor, records",
+    "predictor_columns": "Predictor, columns",
     "predictor_matrix": "Predictor, matrix",
     "daal4py_alone": "  daal4py alone",
     "xgboost_inplace": "xgb inplace_predict",
@@ -38,8 +48,13 @@ def _methods(predictor: Any, booster: Any, rows: list[dict[str, Any]], x: np.nda
     """Return the ways of answering `rows` (encoded as `x`), each a call without arguments."""
     import xgboost as xgb
 
+    columns = {name: [r[name] for r in rows] for name in rows[0]}
+
     def predictor_records() -> Any:
         return predictor.predict(rows)
+
+    def predictor_columns() -> Any:
+        return predictor.predict(columns)
 
     def predictor_matrix() -> Any:
         return predictor.predict(x)
@@ -55,6 +70,7 @@ def _methods(predictor: Any, booster: Any, rows: list[dict[str, Any]], x: np.nda
 
     return {
         "predictor_records": predictor_records,
+        "predictor_columns": predictor_columns,
         "predictor_matrix": predictor_matrix,
         "daal4py_alone": daal4py_alone,
         "xgboost_inplace": xgboost_inplace,
@@ -121,8 +137,11 @@ def run(
             per_call[m][f"b{size}"] = min(samples[m])
             medians[m][f"b{size}"] = float(np.median(samples[m]))
 
-    speedup = {
+    speedup: dict[str, Any] = {
         f"b{s}": per_call["xgboost_inplace"][f"b{s}"] / per_call["predictor_records"][f"b{s}"] for s in batch_sizes
+    }
+    speedup["columnar"] = {
+        f"b{s}": per_call["xgboost_inplace"][f"b{s}"] / per_call["predictor_columns"][f"b{s}"] for s in batch_sizes
     }
     result = {
         "speedup_vs_inplace": speedup,
@@ -147,6 +166,7 @@ def print_report(result: dict[str, Any]) -> None:
     for m in METHODS:
         rows.append([LABELS[m], *(result["us_per_call"][m][f"b{s}"] for s in sizes)])
     rows.append(["speedup vs inplace", *(result["speedup_vs_inplace"][f"b{s}"] for s in sizes)])
+    rows.append(["  columnar", *(result["speedup_vs_inplace"]["columnar"][f"b{s}"] for s in sizes)])
     print_table(
         f"model: µs per call, one thread, {result['trees']} trees, {result['columns']} columns "
         f"(best of {result['rounds']} interleaved blocks)",

@@ -28,8 +28,8 @@ from model.engines import DEFAULT_NAME, TrainConfig, Trained, class_count, engin
 from model.errors import ModelRejected, ValidationError
 from model.evaluate import evaluate, gate, thresholds_for
 from model.hardware import allowed_cpus, isa_flags
-from model.report import importance_by_feature, report_files
 from model.preprocess import Preprocessor
+from model.report import importance_by_feature, report_files
 from model.store import Store, open_store
 
 # Re-exported: callers build a TrainConfig and get a TrainResult from this module.

@@ -225,6 +225,23 @@ class Preprocessor:
         self, columns: Mapping[str, Column], n_rows: int, ignore_unknown: bool = False, source: str | None = None
     ) -> np.ndarray:
         """Validate and encode columns (every one `n_rows` long); a column not in the schema is unknown in every row."""
+        import numpy as np
+
+        if n_rows < COLUMNAR_MIN_ROWS:  # a few rows: the loop is faster than a few numpy calls per column
+            lists = {name: _values(column) for name, column in columns.items()}
+            # A column is in every row: only a feature's cell can be absent (an unknown column is unknown throughout).
+            features = self._names
+            records = [
+                {name: v[i] for name, v in lists.items() if v[i] is not ABSENT or name not in features}
+                for i in range(n_rows)
+            ]
+            try:
+                rows = self.encode_rows(records, ignore_unknown)
+            except ValidationError as exc:
+                if not source:
+                    raise
+                raise ValidationError(f"{source}: {exc.message}", details=exc.details) from None
+            return np.array(rows, dtype=np.float32).reshape(n_rows, len(self.columns))
         unknown: list[_Found] = []
         if not ignore_unknown:
             extra = [name for name in columns if name not in self._names]
@@ -493,6 +510,13 @@ def _item(column: Sequence[Any] | np.ndarray, i: int) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (dict, list)) else value
 
 
+def _values(column: Column) -> list[Any]:
+    """Return a column as a list of Python values."""
+    if isinstance(column, Factorized):
+        return [column.uniques[c] if c >= 0 else None for c in column.codes.tolist()]
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
 def _column_length(column: Column) -> int:
     return len(column.codes) if isinstance(column, Factorized) else len(column)
 
@@ -506,8 +530,8 @@ def _frame_columns(frame: pd.DataFrame, slots: list[_Slot]) -> dict[str, Column]
     wanted = {s.name: s for s in slots}
     for name in frame.columns:
         slot = wanted.get(name)
-        if slot is None:
-            columns[str(name)] = []
+        if slot is None:  # only its name matters (an unknown feature, or ignored)
+            columns[str(name)] = [None] * len(frame)
             continue
         series = frame[name]
         numeric_dtype = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
