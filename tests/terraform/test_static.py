@@ -14,6 +14,8 @@ import pytest
 from tests.terraform.conftest import MODULES, REPO, STACKS, TERRAFORM_DIR, run_terraform
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+# Stacks whose own interface (the validations a user meets first) has a *.tftest.hcl beside the modules' tests.
+TESTED_STACKS = ("serverless",)
 SKIP_WITH_REASON = re.compile(r"#\s*checkov:skip=(CKV2?_[A-Z0-9_]+)(:(.*))?$")
 
 
@@ -46,8 +48,10 @@ def validated(
 def module_tests(
     terraform_env: dict[str, str], terraform_copy: Path
 ) -> dict[Path, list[subprocess.CompletedProcess[str]]]:
-    """`terraform init` + `terraform test` of every module."""
-    return init_and_run([terraform_copy / "modules" / m for m in MODULES], ["test", "-no-color"], terraform_env)
+    """`terraform init` + `terraform test` of every module, and of every stack that has tests of its own."""
+    folders = [terraform_copy / "modules" / m for m in MODULES]
+    folders += [terraform_copy / "stacks" / s for s in TESTED_STACKS]
+    return init_and_run(folders, ["test", "-no-color"], terraform_env)
 
 
 def test_terraform_is_formatted(terraform_env: dict[str, str]) -> None:
@@ -81,6 +85,18 @@ def test_module_tests_pass(
     assert summary is not None, result.stdout
     passed, failed = int(summary.group(1)), int(summary.group(2))
     assert failed == 0 and passed >= 5, result.stdout
+
+
+@pytest.mark.parametrize("stack", TESTED_STACKS)
+def test_stack_tests_pass(
+    stack: str, module_tests: dict[Path, list[subprocess.CompletedProcess[str]]], terraform_copy: Path
+) -> None:
+    init, *rest = module_tests[terraform_copy / "stacks" / stack]
+    assert init.returncode == 0, init.stdout + init.stderr
+    result = rest[0]
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
+    assert summary is not None and int(summary.group(2)) == 0 and int(summary.group(1)) >= 3, result.stdout
 
 
 def test_every_checkov_skip_gives_a_reason() -> None:

@@ -78,3 +78,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the API and the function."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "architecture" {
+  description = "Instruction set the function runs on (x86_64 or arm64)."
+  value       = one(aws_lambda_function.this.architectures)
+}

@@ -20,12 +20,18 @@ variable "image_uri" {
 
 variable "architecture" {
   type        = string
-  description = "Instruction set of the image: x86_64 (Intel Xeon, where daal4py is fastest) or arm64."
+  description = "Instruction set of the image: x86_64 (Intel Xeon, where daal4py is fastest) or arm64 (Graviton; with backend = \"sagemaker\" only)."
   default     = "x86_64"
 
   validation {
     condition     = contains(["x86_64", "arm64"], var.architecture)
     error_message = "architecture must be x86_64 or arm64."
+  }
+
+  # The local backend runs daal4py (oneDAL) in the function, and oneDAL is built for x86-64 only.
+  validation {
+    condition     = var.architecture == "x86_64" || var.backend != "local"
+    error_message = "architecture = \"arm64\" needs backend = \"sagemaker\": the local backend's daal4py runs on x86_64 only."
   }
 }
 

@@ -17,6 +17,7 @@ module "serverless" {
   model_name              = var.model_name
   model_version           = var.model_version
   backend                 = var.backend
+  architecture            = var.architecture
   sagemaker_endpoint_name = var.sagemaker_endpoint_name
   memory_size             = var.memory_size
   timeout                 = var.timeout

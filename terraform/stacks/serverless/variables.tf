@@ -9,6 +9,23 @@ variable "backend" {
   }
 }
 
+variable "architecture" {
+  type        = string
+  description = "Instruction set of the Lambda image: x86_64 (Intel Xeon, where daal4py is fastest) or arm64 (Graviton), which the local backend cannot use."
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+
+  # Refused here too, not only in the module: the first apply (no image_uri) creates no function to check.
+  validation {
+    condition     = var.architecture == "x86_64" || var.backend != "local"
+    error_message = "architecture = \"arm64\" needs backend = \"sagemaker\": the local backend's daal4py runs on x86_64 only."
+  }
+}
+
 variable "sagemaker_endpoint_name" {
   type        = string
   description = "Endpoint of the sagemaker backend (the sagemaker stack's endpoint_name output)."

@@ -253,6 +253,32 @@ run "rejects_an_image_outside_ecr" {
   expect_failures = [var.image_uri]
 }
 
+run "refuses_arm64_with_the_local_backend" {
+  command = plan
+
+  # daal4py (oneDAL) is built for x86-64 only: the local backend cannot run on Graviton.
+  variables {
+    architecture = "arm64"
+  }
+
+  expect_failures = [var.architecture]
+}
+
+run "arm64_is_fine_when_sagemaker_predicts" {
+  command = plan
+
+  variables {
+    architecture            = "arm64"
+    backend                 = "sagemaker"
+    sagemaker_endpoint_name = "treeport-endpoint"
+  }
+
+  assert {
+    condition     = one(aws_lambda_function.this.architectures) == "arm64"
+    error_message = "The sagemaker backend (no daal4py in the Lambda) may run on arm64."
+  }
+}
+
 run "rejects_memory_out_of_range" {
   command = plan
 
