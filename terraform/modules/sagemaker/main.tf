@@ -25,6 +25,7 @@ locals {
   image_parts    = regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.image_uri)
   repository_arn = "arn:${local.partition}:ecr:${local.image_parts[1]}:${local.image_parts[0]}:repository/${local.image_parts[2]}"
 
+  serverless         = var.endpoint_mode == "serverless"
   variant_name       = "AllTraffic"
   endpoint_log_group = "/aws/sagemaker/Endpoints/${var.name}"
   group_name         = "${var.name}-models"
@@ -146,34 +147,48 @@ resource "aws_sagemaker_model" "this" {
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
   name_prefix = "${var.name}-"
-  kms_key_arn = var.kms_key_arn
+  # The key encrypts the storage volume of the endpoint's instances; a serverless variant has no instance of its own.
+  kms_key_arn = local.serverless ? null : var.kms_key_arn
   tags        = var.tags
 
   production_variants {
     variant_name           = local.variant_name
     model_name             = aws_sagemaker_model.this.name
-    instance_type          = var.instance_type
-    initial_instance_count = var.initial_instance_count
+    instance_type          = local.serverless ? null : var.instance_type
+    initial_instance_count = local.serverless ? null : var.initial_instance_count
     initial_variant_weight = 1
+
+    dynamic "serverless_config" {
+      for_each = local.serverless ? [1] : []
+      content {
+        memory_size_in_mb       = var.serverless_memory_mb
+        max_concurrency         = var.serverless_max_concurrency
+        provisioned_concurrency = var.serverless_provisioned_concurrency > 0 ? var.serverless_provisioned_concurrency : null
+      }
+    }
   }
 
-  # Always written, switched by enable_capture: a configuration read back from SageMaker carries the block either way.
-  data_capture_config {
-    enable_capture              = var.data_capture_enabled
-    initial_sampling_percentage = var.data_capture_percentage
-    destination_s3_uri          = "s3://${local.store_bucket}/${local.capture_prefix}"
-    kms_key_id                  = var.kms_key_arn
+  # Written on real-time endpoints whether on or off (switched by enable_capture: a configuration read back from
+  # SageMaker carries the block either way); serverless endpoints do not support data capture.
+  dynamic "data_capture_config" {
+    for_each = local.serverless ? [] : [1]
+    content {
+      enable_capture              = var.data_capture_enabled
+      initial_sampling_percentage = var.data_capture_percentage
+      destination_s3_uri          = "s3://${local.store_bucket}/${local.capture_prefix}"
+      kms_key_id                  = var.kms_key_arn
 
-    capture_options {
-      capture_mode = "Input"
-    }
-    capture_options {
-      capture_mode = "Output"
-    }
+      capture_options {
+        capture_mode = "Input"
+      }
+      capture_options {
+        capture_mode = "Output"
+      }
 
-    capture_content_type_header {
-      csv_content_types  = ["text/csv"]
-      json_content_types = ["application/json"]
+      capture_content_type_header {
+        csv_content_types  = ["text/csv"]
+        json_content_types = ["application/json"]
+      }
     }
   }
 
@@ -189,7 +204,10 @@ resource "aws_sagemaker_endpoint" "this" {
   tags                 = var.tags
 }
 
+# Instances scale on invocations per instance; a serverless endpoint scales itself up to its max concurrency.
 resource "aws_appautoscaling_target" "this" {
+  count = local.serverless ? 0 : 1
+
   service_namespace  = "sagemaker"
   resource_id        = "endpoint/${aws_sagemaker_endpoint.this.name}/variant/${local.variant_name}"
   scalable_dimension = "sagemaker:variant:DesiredInstanceCount"
@@ -198,11 +216,13 @@ resource "aws_appautoscaling_target" "this" {
 }
 
 resource "aws_appautoscaling_policy" "this" {
+  count = local.serverless ? 0 : 1
+
   name               = "${var.name}-invocations-per-instance"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.target_invocations_per_instance
@@ -213,6 +233,17 @@ resource "aws_appautoscaling_policy" "this" {
       predefined_metric_type = "SageMakerVariantInvocationsPerInstance"
     }
   }
+}
+
+# Autoscaling became optional (none on serverless endpoints): existing real-time endpoints keep their target/policy.
+moved {
+  from = aws_appautoscaling_target.this
+  to   = aws_appautoscaling_target.this[0]
+}
+
+moved {
+  from = aws_appautoscaling_policy.this
+  to   = aws_appautoscaling_policy.this[0]
 }
 
 # --- the training pipeline ------------------------------------------------------------------------------------------
@@ -313,8 +344,12 @@ resource "aws_sagemaker_model_package_group" "this" {
 }
 
 locals {
-  lower_is_better = contains(["logloss", "brier", "rmse", "mae"], var.gate_metric)
-  output_uri      = "s3://${local.store_bucket}/${local.pipeline_prefix}"
+  # The test metrics the image's `train` can compute, each printed as `test:<metric>=<value>`; SageMaker reads them
+  # off the job's log through the training step's metric definitions. gate_metric must be one of them.
+  test_metrics       = ["auc", "pr_auc", "accuracy", "logloss", "brier", "macro_f1", "rmse", "mae", "r2"]
+  metric_definitions = [for m in local.test_metrics : { Name = "test:${m}", Regex = "test:${m}=([0-9.eE+-]+)" }]
+  lower_is_better    = contains(["logloss", "brier", "rmse", "mae"], var.gate_metric)
+  output_uri         = "s3://${local.store_bucket}/${local.pipeline_prefix}"
 
   # Reads the bundle's manifest out of the training job's model.tar.gz and writes its test metrics where the
   # condition step reads them (a SageMaker property file).
@@ -342,9 +377,13 @@ locals {
         Arguments = {
           # SageMaker runs `docker run <image> train`: channels under /opt/ml/input/data, string hyperparameters,
           # the bundle written to /opt/ml/model and uploaded as model.tar.gz.
-          AlgorithmSpecification = { TrainingImage = var.image_uri, TrainingInputMode = "File" }
-          RoleArn                = try(aws_iam_role.pipeline[0].arn, null)
-          HyperParameters        = merge({ name = var.model_name }, var.hyperparameters)
+          AlgorithmSpecification = {
+            TrainingImage     = var.image_uri
+            TrainingInputMode = "File"
+            MetricDefinitions = local.metric_definitions
+          }
+          RoleArn         = try(aws_iam_role.pipeline[0].arn, null)
+          HyperParameters = merge({ name = var.model_name }, var.hyperparameters)
           InputDataConfig = [{
             ChannelName = "train"
             ContentType = "text/csv"

@@ -35,9 +35,64 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "endpoint_mode" {
+  type        = string
+  description = "realtime: instances of instance_type, always on, autoscaled between min_capacity and max_capacity. serverless: SageMaker Serverless Inference (serverless_* sizes), billed per request and scaled to zero when idle, with cold starts."
+  default     = "realtime"
+
+  validation {
+    condition     = contains(["realtime", "serverless"], var.endpoint_mode)
+    error_message = "endpoint_mode must be realtime or serverless."
+  }
+
+  # AWS's list of what Serverless Inference does not support includes data capture (and Model Monitor on it).
+  validation {
+    condition     = var.endpoint_mode == "realtime" || !var.data_capture_enabled
+    error_message = "endpoint_mode = \"serverless\" cannot capture data: serverless endpoints do not support data capture; set data_capture_enabled = false or use realtime."
+  }
+}
+
+variable "serverless_memory_mb" {
+  type        = number
+  description = "Memory of a serverless endpoint in MB, in AWS's 1 GB steps (1024 to 6144); its vCPUs grow with it."
+  default     = 2048
+
+  validation {
+    condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.serverless_memory_mb)
+    error_message = "serverless_memory_mb must be 1024, 2048, 3072, 4096, 5120 or 6144 (1 to 6 GB in 1 GB steps)."
+  }
+}
+
+variable "serverless_max_concurrency" {
+  type        = number
+  description = "Most concurrent invocations a serverless endpoint serves (1 to 200); requests beyond it are throttled."
+  default     = 10
+
+  validation {
+    condition     = var.serverless_max_concurrency >= 1 && var.serverless_max_concurrency <= 200 && floor(var.serverless_max_concurrency) == var.serverless_max_concurrency
+    error_message = "serverless_max_concurrency must be a whole number between 1 and 200."
+  }
+}
+
+variable "serverless_provisioned_concurrency" {
+  type        = number
+  description = "Invocations a serverless endpoint keeps warm (no cold start for these, billed while provisioned); 0 for none. At most serverless_max_concurrency."
+  default     = 0
+
+  validation {
+    condition     = var.serverless_provisioned_concurrency >= 0 && var.serverless_provisioned_concurrency <= var.serverless_max_concurrency && floor(var.serverless_provisioned_concurrency) == var.serverless_provisioned_concurrency
+    error_message = "serverless_provisioned_concurrency must be a whole number from 0 to serverless_max_concurrency (AWS allows 1 to 200, never above the max concurrency)."
+  }
+
+  validation {
+    condition     = var.serverless_provisioned_concurrency == 0 || var.endpoint_mode == "serverless"
+    error_message = "serverless_provisioned_concurrency applies to endpoint_mode = \"serverless\" only."
+  }
+}
+
 variable "instance_type" {
   type        = string
-  description = "Endpoint instance type: a 4th-gen Xeon (Sapphire Rapids: AVX-512 and AMX) family, ml.c7i, ml.m7i or ml.r7i."
+  description = "Endpoint instance type (endpoint_mode = \"realtime\"): a 4th-gen Xeon (Sapphire Rapids: AVX-512 and AMX) family, ml.c7i, ml.m7i or ml.r7i."
   default     = "ml.c7i.large"
 
   validation {
@@ -180,8 +235,8 @@ variable "gate_metric" {
   default     = "auc"
 
   validation {
-    condition     = contains(["auc", "pr_auc", "accuracy", "logloss", "brier", "macro_f1", "rmse", "mae", "r2"], var.gate_metric)
-    error_message = "gate_metric must be one of auc, pr_auc, accuracy, logloss, brier, macro_f1, rmse, mae, r2."
+    condition     = contains(local.test_metrics, var.gate_metric)
+    error_message = "gate_metric must be one of ${join(", ", local.test_metrics)}."
   }
 }
 

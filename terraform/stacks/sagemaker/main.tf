@@ -16,6 +16,7 @@ module "sagemaker" {
   kms_key_arn            = local.model_kms_key
   model_name             = var.model_name
   model_version          = var.model_version
+  endpoint_mode          = var.endpoint_mode
   instance_type          = var.instance_type
   initial_instance_count = var.min_capacity
   min_capacity           = var.min_capacity
@@ -26,4 +27,8 @@ module "sagemaker" {
   hyperparameters        = var.hyperparameters
   gate_metric            = var.gate_metric
   gate_threshold         = var.gate_threshold
+
+  serverless_memory_mb               = var.serverless_memory_mb
+  serverless_max_concurrency         = var.serverless_max_concurrency
+  serverless_provisioned_concurrency = var.serverless_provisioned_concurrency
 }

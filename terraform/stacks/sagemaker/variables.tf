@@ -1,3 +1,32 @@
+variable "endpoint_mode" {
+  type        = string
+  description = "realtime (instances of instance_type, always on, autoscaled) or serverless (SageMaker Serverless Inference: billed per request, scaled to zero, cold starts). README says when each is the cheaper one."
+  default     = "realtime"
+
+  validation {
+    condition     = contains(["realtime", "serverless"], var.endpoint_mode)
+    error_message = "endpoint_mode must be realtime or serverless."
+  }
+}
+
+variable "serverless_memory_mb" {
+  type        = number
+  description = "Memory of the serverless endpoint in MB: 1024 to 6144 in 1 GB steps (checked by the sagemaker module)."
+  default     = 2048
+}
+
+variable "serverless_max_concurrency" {
+  type        = number
+  description = "Most concurrent invocations of the serverless endpoint, 1 to 200 (checked by the sagemaker module)."
+  default     = 10
+}
+
+variable "serverless_provisioned_concurrency" {
+  type        = number
+  description = "Invocations the serverless endpoint keeps warm, 0 (none) to serverless_max_concurrency (checked by the sagemaker module)."
+  default     = 0
+}
+
 variable "instance_type" {
   type        = string
   description = "Endpoint instance type (4th-gen Xeon: ml.c7i.*, ml.m7i.*, ml.r7i.*)."

@@ -65,12 +65,12 @@ run "the_endpoint_serves_our_image_on_xeon_and_autoscales" {
   }
 
   assert {
-    condition     = aws_appautoscaling_target.this.resource_id == "endpoint/treeport-endpoint/variant/AllTraffic" && aws_appautoscaling_target.this.min_capacity == 1 && aws_appautoscaling_target.this.max_capacity == 4
+    condition     = aws_appautoscaling_target.this[0].resource_id == "endpoint/treeport-endpoint/variant/AllTraffic" && aws_appautoscaling_target.this[0].min_capacity == 1 && aws_appautoscaling_target.this[0].max_capacity == 4
     error_message = "The endpoint's variant scales between min_capacity and max_capacity."
   }
 
   assert {
-    condition     = aws_appautoscaling_policy.this.target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "SageMakerVariantInvocationsPerInstance"
+    condition     = aws_appautoscaling_policy.this[0].target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "SageMakerVariantInvocationsPerInstance"
     error_message = "Scaling tracks invocations per instance."
   }
 }
@@ -172,6 +172,34 @@ run "the_pipeline_trains_evaluates_gates_and_registers" {
   }
 }
 
+run "the_training_job_reports_its_test_metrics_to_sagemaker" {
+  command = apply
+
+  # The image's `train` prints each test metric as `test:<metric>=<value>` (e.g. test:auc=0.876900).
+  assert {
+    condition = contains(
+      [for d in jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.AlgorithmSpecification.MetricDefinitions : "${d.Name} ${d.Regex}"],
+      "test:auc test:auc=([0-9.eE+-]+)",
+    )
+    error_message = "The training step must define the metric test:auc with the regex README gives."
+  }
+
+  assert {
+    condition = toset([
+      for d in jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.AlgorithmSpecification.MetricDefinitions : d.Name
+    ]) == toset(["test:auc", "test:pr_auc", "test:accuracy", "test:logloss", "test:brier", "test:macro_f1", "test:rmse", "test:mae", "test:r2"])
+    error_message = "Every metric the gate can use (binary, multiclass and regression) must reach SageMaker."
+  }
+
+  assert {
+    condition = alltrue([
+      for d in jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.AlgorithmSpecification.MetricDefinitions :
+      d.Regex == "${d.Name}=([0-9.eE+-]+)"
+    ])
+    error_message = "Each regex captures the number after its own name and nothing else."
+  }
+}
+
 run "losses_gate_from_above_and_capture_writes_only_its_prefix" {
   command = apply
 
@@ -241,4 +269,114 @@ run "rejects_max_capacity_below_min" {
   }
 
   expect_failures = [var.max_capacity]
+}
+
+run "a_serverless_endpoint_has_no_instances_and_scales_itself" {
+  command = apply
+
+  variables {
+    endpoint_mode                      = "serverless"
+    serverless_memory_mb               = 3072
+    serverless_max_concurrency         = 20
+    serverless_provisioned_concurrency = 2
+  }
+
+  assert {
+    condition = (
+      aws_sagemaker_endpoint_configuration.this.production_variants[0].serverless_config[0].memory_size_in_mb == 3072 &&
+      aws_sagemaker_endpoint_configuration.this.production_variants[0].serverless_config[0].max_concurrency == 20 &&
+      aws_sagemaker_endpoint_configuration.this.production_variants[0].serverless_config[0].provisioned_concurrency == 2
+    )
+    error_message = "The variant is serverless with the memory, max and provisioned concurrency asked for."
+  }
+
+  assert {
+    condition     = aws_sagemaker_endpoint_configuration.this.production_variants[0].instance_type == null && aws_sagemaker_endpoint_configuration.this.production_variants[0].initial_instance_count == null
+    error_message = "A serverless variant names no instance type or count (AWS refuses both together)."
+  }
+
+  assert {
+    condition     = length(aws_appautoscaling_target.this) == 0 && length(aws_appautoscaling_policy.this) == 0
+    error_message = "Instance autoscaling does not apply to a serverless endpoint."
+  }
+
+  assert {
+    condition     = length(aws_sagemaker_endpoint_configuration.this.data_capture_config) == 0
+    error_message = "Serverless endpoints do not support data capture: no block at all."
+  }
+}
+
+run "a_realtime_endpoint_has_no_serverless_config" {
+  command = plan
+
+  assert {
+    condition     = length(aws_sagemaker_endpoint_configuration.this.production_variants[0].serverless_config) == 0
+    error_message = "The default (realtime) variant runs on instances."
+  }
+}
+
+run "rejects_serverless_memory_between_the_steps" {
+  command = plan
+
+  variables {
+    endpoint_mode        = "serverless"
+    serverless_memory_mb = 1536
+  }
+
+  expect_failures = [var.serverless_memory_mb]
+}
+
+run "rejects_serverless_memory_above_6_gb" {
+  command = plan
+
+  variables {
+    endpoint_mode        = "serverless"
+    serverless_memory_mb = 7168
+  }
+
+  expect_failures = [var.serverless_memory_mb]
+}
+
+run "rejects_max_concurrency_above_200" {
+  command = plan
+
+  variables {
+    endpoint_mode              = "serverless"
+    serverless_max_concurrency = 201
+  }
+
+  expect_failures = [var.serverless_max_concurrency]
+}
+
+run "rejects_provisioned_concurrency_above_the_max" {
+  command = plan
+
+  variables {
+    endpoint_mode                      = "serverless"
+    serverless_max_concurrency         = 5
+    serverless_provisioned_concurrency = 6
+  }
+
+  expect_failures = [var.serverless_provisioned_concurrency]
+}
+
+run "rejects_provisioned_concurrency_on_a_realtime_endpoint" {
+  command = plan
+
+  variables {
+    serverless_provisioned_concurrency = 2
+  }
+
+  expect_failures = [var.serverless_provisioned_concurrency]
+}
+
+run "rejects_data_capture_on_a_serverless_endpoint" {
+  command = plan
+
+  variables {
+    endpoint_mode        = "serverless"
+    data_capture_enabled = true
+  }
+
+  expect_failures = [var.endpoint_mode]
 }
