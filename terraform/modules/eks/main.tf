@@ -241,8 +241,6 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 }
 
 resource "aws_eks_cluster" "this" {
-  #checkov:skip=CKV_AWS_39:The public endpoint is how operators and CI reach kubectl; it is IAM-authenticated, and endpoint_public_access turns it off.
-  #checkov:skip=CKV_AWS_38:public_access_cidrs defaults to everywhere so a first apply works from any laptop; the README says to narrow it, and authentication is IAM.
   name                      = var.name
   version                   = var.kubernetes_version
   role_arn                  = aws_iam_role.cluster.arn
@@ -284,8 +282,9 @@ resource "aws_iam_role" "node" {
   tags = var.tags
 }
 
+# The CNI policy (ENI and address management) is not on the node role: it goes to aws-node alone, through IRSA below.
 resource "aws_iam_role_policy_attachment" "node" {
-  for_each = toset(["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"])
+  for_each = toset(["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"])
 
   role       = aws_iam_role.node.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
@@ -352,7 +351,8 @@ resource "aws_eks_node_group" "this" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  # Nodes join once aws-node runs with its own role; before that no pod gets an address.
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.vpc_cni]
 }
 
 resource "aws_eks_access_entry" "admin" {
@@ -385,6 +385,23 @@ module "store" {
 
 # --- IRSA: the pods' role -------------------------------------------------------------------------------------------
 
+# One trust policy per ServiceAccount that gets a role: the Treeport pods, and aws-node (the VPC CNI).
+locals {
+  irsa_service_accounts = {
+    pods    = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
+    vpc_cni = "system:serviceaccount:kube-system:aws-node"
+  }
+  irsa_trust = { for role, subject in local.irsa_service_accounts : role => jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.this.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = { StringEquals = { "${local.oidc_host}:sub" = subject, "${local.oidc_host}:aud" = "sts.amazonaws.com" } }
+    }]
+  }) }
+}
+
 # AWS trusts the EKS OIDC issuer's certificate authority itself, so no thumbprint is pinned.
 resource "aws_iam_openid_connect_provider" "this" {
   url            = local.oidc_issuer
@@ -393,22 +410,9 @@ resource "aws_iam_openid_connect_provider" "this" {
 }
 
 resource "aws_iam_role" "irsa" {
-  name = "${var.name}-treeport-pods"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.this.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = {
-          "${local.oidc_host}:sub" = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
-          "${local.oidc_host}:aud" = "sts.amazonaws.com"
-        }
-      }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-treeport-pods"
+  assume_role_policy = local.irsa_trust["pods"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "irsa" {
@@ -418,4 +422,31 @@ resource "aws_iam_role_policy" "irsa" {
     Version   = "2012-10-17"
     Statement = module.store.statements
   })
+}
+
+# --- the VPC CNI: network policies enforced, its AWS permissions on its own role -------------------------------------
+
+resource "aws_iam_role" "vpc_cni" {
+  name               = "${var.name}-vpc-cni"
+  assume_role_policy = local.irsa_trust["vpc_cni"]
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "vpc_cni" {
+  role       = aws_iam_role.vpc_cni.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy"
+}
+
+# Managed, so its settings are ours: enableNetworkPolicy starts the CNI's network policy agent, without which the
+# NetworkPolicy in k8s/ is accepted and ignored. OVERWRITE takes over the copy EKS installs with the cluster.
+resource "aws_eks_addon" "vpc_cni" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "vpc-cni"
+  service_account_role_arn    = aws_iam_role.vpc_cni.arn
+  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+  tags                        = var.tags
+
+  depends_on = [aws_iam_role_policy_attachment.vpc_cni]
 }

@@ -57,3 +57,8 @@ output "update_kubeconfig_command" {
   description = "Command that adds the cluster to your kubeconfig."
   value       = "aws eks update-kubeconfig --region ${local.region} --name ${aws_eks_cluster.this.name}"
 }
+
+output "vpc_cni_role_arn" {
+  description = "Role the aws-node ServiceAccount (VPC CNI) assumes through IRSA; it alone holds AmazonEKS_CNI_Policy."
+  value       = aws_iam_role.vpc_cni.arn
+}

@@ -55,18 +55,23 @@ variable "single_nat_gateway" {
 
 variable "endpoint_public_access" {
   type        = bool
-  description = "Reach the Kubernetes API from outside the VPC (kubectl from a laptop or CI); it is always reachable from inside."
-  default     = true
+  description = "Reach the Kubernetes API from outside the VPC (kubectl from a laptop or CI), from public_access_cidrs only; off (the default), it is reachable from inside the VPC alone."
+  default     = false
 }
 
 variable "public_access_cidrs" {
   type        = list(string)
-  description = "Address ranges allowed to reach the public Kubernetes API endpoint; narrow these to your office, VPN or CI ranges."
-  default     = ["0.0.0.0/0"]
+  description = "Address ranges allowed to reach the public Kubernetes API endpoint (your office, VPN or CI ranges); required, and never 0.0.0.0/0, when endpoint_public_access is on."
+  default     = []
 
   validation {
-    condition     = length(var.public_access_cidrs) > 0 && alltrue([for c in var.public_access_cidrs : can(cidrnetmask(c))])
-    error_message = "public_access_cidrs must be a non-empty list of IPv4 CIDR blocks."
+    condition     = alltrue([for c in var.public_access_cidrs : can(cidrnetmask(c))])
+    error_message = "public_access_cidrs must be IPv4 CIDR blocks."
+  }
+
+  validation {
+    condition     = !var.endpoint_public_access || (length(var.public_access_cidrs) > 0 && !contains(var.public_access_cidrs, "0.0.0.0/0"))
+    error_message = "A public Kubernetes API needs public_access_cidrs naming your own ranges (not 0.0.0.0/0); or leave endpoint_public_access off for a private endpoint."
   }
 }
 

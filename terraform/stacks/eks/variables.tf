@@ -78,12 +78,12 @@ variable "single_nat_gateway" {
 
 variable "public_access_cidrs" {
   type        = list(string)
-  description = "Address ranges that may reach the public Kubernetes API; narrow to your own."
-  default     = ["0.0.0.0/0"]
+  description = "Your own address ranges that may reach the Kubernetes API from outside the VPC (needed for `treeport deploy eks` from a laptop or CI); empty (the default) keeps the API private to the VPC."
+  default     = []
 
   validation {
-    condition     = length(var.public_access_cidrs) > 0 && alltrue([for c in var.public_access_cidrs : can(cidrnetmask(c))])
-    error_message = "public_access_cidrs must be a non-empty list of IPv4 CIDR blocks."
+    condition     = alltrue([for c in var.public_access_cidrs : can(cidrnetmask(c))]) && !contains(var.public_access_cidrs, "0.0.0.0/0")
+    error_message = "public_access_cidrs must be IPv4 CIDR blocks of your own ranges (not 0.0.0.0/0)."
   }
 }
 

@@ -212,3 +212,80 @@ run "rejects_a_desired_size_outside_min_and_max" {
 
   expect_failures = [var.node_desired_size]
 }
+
+run "the_kubernetes_api_is_private_by_default" {
+  command = plan
+
+  assert {
+    condition     = !aws_eks_cluster.this.vpc_config[0].endpoint_public_access && aws_eks_cluster.this.vpc_config[0].endpoint_private_access
+    error_message = "Without CIDRs the control-plane endpoint is reachable from inside the VPC only."
+  }
+}
+
+run "a_public_kubernetes_api_admits_the_ranges_given" {
+  command = plan
+
+  variables {
+    endpoint_public_access = true
+    public_access_cidrs    = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = aws_eks_cluster.this.vpc_config[0].endpoint_public_access && aws_eks_cluster.this.vpc_config[0].public_access_cidrs == toset(["203.0.113.0/24"])
+    error_message = "A public endpoint admits exactly the ranges given."
+  }
+}
+
+run "refuses_a_public_kubernetes_api_without_ranges" {
+  command = plan
+
+  variables {
+    endpoint_public_access = true
+    public_access_cidrs    = []
+  }
+
+  expect_failures = [var.public_access_cidrs]
+}
+
+run "refuses_a_public_kubernetes_api_open_to_everyone" {
+  command = plan
+
+  variables {
+    endpoint_public_access = true
+    public_access_cidrs    = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.public_access_cidrs]
+}
+
+run "the_vpc_cni_enforces_network_policies_with_its_own_irsa_role" {
+  command = apply
+
+  assert {
+    condition     = aws_eks_addon.vpc_cni.addon_name == "vpc-cni" && jsondecode(aws_eks_addon.vpc_cni.configuration_values).enableNetworkPolicy == "true"
+    error_message = "The vpc-cni add-on is managed with enableNetworkPolicy, so the NetworkPolicy in k8s/ is enforced."
+  }
+
+  assert {
+    condition     = aws_eks_addon.vpc_cni.service_account_role_arn == aws_iam_role.vpc_cni.arn
+    error_message = "aws-node runs with the add-on's IRSA role."
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role.vpc_cni.assume_role_policy).Statement[0].Condition.StringEquals == {
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub" = "system:serviceaccount:kube-system:aws-node"
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:aud" = "sts.amazonaws.com"
+    }
+    error_message = "Only the aws-node ServiceAccount may assume the CNI role."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.vpc_cni.policy_arn == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    error_message = "The CNI policy is on the aws-node role."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_iam_role_policy_attachment.node), "AmazonEKS_CNI_Policy")
+    error_message = "The node role must not carry the CNI policy (every pod without IRSA could use it through the node)."
+  }
+}
