@@ -29,7 +29,9 @@ def init_and_run(
     done = {f: [run_terraform(init, f, env)] for f in folders}
     ready = [f for f in folders if done[f][0].returncode == 0]
     with ThreadPoolExecutor(max_workers=max(1, len(ready))) as pool:
-        for folder, result in zip(ready, pool.map(lambda f: run_terraform(command, f, env), ready), strict=True):
+        # `terraform test` of a module starts the provider once per run block: minutes on a loaded machine.
+        results = pool.map(lambda f: run_terraform(command, f, env, timeout=1200), ready)
+        for folder, result in zip(ready, results, strict=True):
             done[folder].append(result)
     return done
 
