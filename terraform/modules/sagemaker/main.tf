@@ -26,6 +26,8 @@ locals {
   repository_arn = "arn:${local.partition}:ecr:${local.image_parts[1]}:${local.image_parts[0]}:repository/${local.image_parts[2]}"
 
   serverless         = var.endpoint_mode == "serverless"
+  network_isolation  = var.model_data_url != null && !local.serverless
+  in_vpc             = length(var.vpc_subnet_ids) > 0
   variant_name       = "AllTraffic"
   endpoint_log_group = "/aws/sagemaker/Endpoints/${var.name}"
   group_name         = "${var.name}-models"
@@ -62,6 +64,21 @@ locals {
       Effect   = "Allow"
       Action   = ["s3:GetObject"]
       Resource = "arn:${local.partition}:s3:::${trimprefix(var.model_data_url, "s3://")}"
+    }],
+    # What SageMaker does with the endpoint's role to attach the containers to the VPC: network interfaces in this
+    # VPC only; the Describe calls have no resource-level permissions.
+    !local.in_vpc ? [] : [{
+      Sid       = "ManageEndpointNetworkInterfaces"
+      Effect    = "Allow"
+      Action    = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"]
+      Resource  = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:*"
+      Condition = { StringEquals = { "ec2:Vpc" = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc/${coalesce(var.vpc_id, "none")}" } }
+    }],
+    !local.in_vpc ? [] : [{
+      Sid      = "DescribeEndpointNetwork"
+      Effect   = "Allow"
+      Action   = ["ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+      Resource = "*"
     }],
     !var.data_capture_enabled ? [] : [{
       Sid      = "WriteCapturedData"
@@ -127,12 +144,21 @@ resource "aws_iam_role_policy" "endpoint" {
 }
 
 resource "aws_sagemaker_model" "this" {
-  #checkov:skip=CKV_AWS_370:Network isolation would cut the container off from S3, where the model store it serves lives (unless model_data_url is used).
+  #checkov:skip=CKV_AWS_370:Isolation is on whenever the model comes from model_data_url; a container reading the S3 model store needs the network (and serverless endpoints refuse isolation).
   name               = var.name
   execution_role_arn = aws_iam_role.endpoint.arn
   tags               = var.tags
-  # Stated rather than left to the default: the container must reach S3 to read the model store.
-  enable_network_isolation = false
+  # From model_data_url SageMaker copies the bundle in and the container needs no network at all; reading the
+  # model store it needs S3. Serverless endpoints do not support isolation.
+  enable_network_isolation = local.network_isolation
+
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      subnets            = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
 
   # SageMaker starts the container as `docker run <image> serve`: gunicorn on port 8080, /ping and /invocations.
   primary_container {
@@ -143,6 +169,29 @@ resource "aws_sagemaker_model" "this" {
   }
 
   depends_on = [aws_iam_role_policy.endpoint]
+}
+
+# S3 without NAT for containers in private subnets, admitting the model bucket only (the store, the pipeline's
+# outputs and captured data all live in it).
+resource "aws_vpc_endpoint" "s3" {
+  count = var.create_s3_gateway_endpoint ? 1 : 0
+
+  vpc_id            = var.vpc_id
+  service_name      = "com.amazonaws.${local.region}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = var.vpc_route_table_ids
+  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ModelBucketOnly"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+      Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
+    }]
+  })
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {

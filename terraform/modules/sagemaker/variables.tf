@@ -90,6 +90,72 @@ variable "serverless_provisioned_concurrency" {
   }
 }
 
+variable "vpc_id" {
+  type        = string
+  description = "VPC of vpc_subnet_ids (scopes the role's network-interface permissions and hosts the S3 gateway endpoint); null: no VPC."
+  default     = null
+
+  validation {
+    condition     = var.vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must be a VPC id (vpc-...)."
+  }
+}
+
+variable "vpc_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets the endpoint's containers run in (their only way out is this VPC's routes); empty: SageMaker's own network."
+  default     = []
+
+  validation {
+    condition     = length(var.vpc_subnet_ids) <= 16 && alltrue([for s in var.vpc_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "vpc_subnet_ids must be 1 to 16 subnet ids (subnet-...)."
+  }
+
+  # AWS's list of what Serverless Inference does not support includes VPC configuration.
+  validation {
+    condition     = length(var.vpc_subnet_ids) == 0 || (var.endpoint_mode == "realtime" && var.vpc_id != null)
+    error_message = "vpc_subnet_ids needs vpc_id, and endpoint_mode = \"realtime\" (serverless endpoints cannot run in a VPC)."
+  }
+}
+
+variable "vpc_security_group_ids" {
+  type        = list(string)
+  description = "Security groups of the endpoint's containers in the VPC (1 to 5); they must allow HTTPS out to S3."
+  default     = []
+
+  validation {
+    condition     = length(var.vpc_security_group_ids) <= 5 && alltrue([for g in var.vpc_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", g))])
+    error_message = "vpc_security_group_ids must be at most 5 security group ids (sg-...)."
+  }
+
+  validation {
+    condition     = (length(var.vpc_subnet_ids) == 0) == (length(var.vpc_security_group_ids) == 0)
+    error_message = "vpc_subnet_ids and vpc_security_group_ids go together: give both or neither."
+  }
+}
+
+variable "create_s3_gateway_endpoint" {
+  type        = bool
+  description = "Create an S3 gateway endpoint in vpc_id on vpc_route_table_ids, admitting the model bucket only, so containers in private subnets reach S3 without NAT."
+  default     = false
+}
+
+variable "vpc_route_table_ids" {
+  type        = list(string)
+  description = "Route tables of vpc_subnet_ids that the S3 gateway endpoint is added to."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.vpc_route_table_ids : can(regex("^rtb-[0-9a-f]{8,17}$", r))])
+    error_message = "vpc_route_table_ids must be route table ids (rtb-...)."
+  }
+
+  validation {
+    condition     = !var.create_s3_gateway_endpoint || (length(var.vpc_route_table_ids) > 0 && var.vpc_id != null)
+    error_message = "create_s3_gateway_endpoint needs vpc_id and the subnets' vpc_route_table_ids."
+  }
+}
+
 variable "instance_type" {
   type        = string
   description = "Endpoint instance type (endpoint_mode = \"realtime\"): a 4th-gen Xeon (Sapphire Rapids: AVX-512 and AMX) family, ml.c7i, ml.m7i or ml.r7i."

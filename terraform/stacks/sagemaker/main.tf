@@ -28,6 +28,12 @@ module "sagemaker" {
   gate_metric            = var.gate_metric
   gate_threshold         = var.gate_threshold
 
+  vpc_id                     = try(var.vpc.id, null)
+  vpc_subnet_ids             = try(var.vpc.subnet_ids, [])
+  vpc_security_group_ids     = try(var.vpc.security_group_ids, [])
+  create_s3_gateway_endpoint = try(var.vpc.create_s3_gateway_endpoint, false)
+  vpc_route_table_ids        = try(var.vpc.route_table_ids, [])
+
   serverless_memory_mb               = var.serverless_memory_mb
   serverless_max_concurrency         = var.serverless_max_concurrency
   serverless_provisioned_concurrency = var.serverless_provisioned_concurrency

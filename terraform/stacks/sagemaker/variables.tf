@@ -27,6 +27,18 @@ variable "serverless_provisioned_concurrency" {
   default     = 0
 }
 
+variable "vpc" {
+  type = object({
+    id                         = string
+    subnet_ids                 = list(string)
+    security_group_ids         = list(string)
+    create_s3_gateway_endpoint = optional(bool, false)
+    route_table_ids            = optional(list(string), [])
+  })
+  description = "Run the endpoint's containers in your VPC: its id, private subnets, security groups (HTTPS out to S3), and optionally an S3 gateway endpoint on the subnets' route tables (admitting the model bucket only). Null (the default): SageMaker's own network. Checked by the sagemaker module; realtime endpoints only."
+  default     = null
+}
+
 variable "instance_type" {
   type        = string
   description = "Endpoint instance type (4th-gen Xeon: ml.c7i.*, ml.m7i.*, ml.r7i.*)."

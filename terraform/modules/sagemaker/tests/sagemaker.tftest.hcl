@@ -380,3 +380,110 @@ run "rejects_data_capture_on_a_serverless_endpoint" {
 
   expect_failures = [var.endpoint_mode]
 }
+
+run "a_model_from_model_data_url_runs_network_isolated" {
+  command = plan
+
+  variables {
+    model_data_url = "s3://treeport-models/pipelines/treeport-endpoint/training/job-1/output/model.tar.gz"
+  }
+
+  assert {
+    condition     = aws_sagemaker_model.this.enable_network_isolation
+    error_message = "SageMaker copies model.tar.gz in; the container then needs no network at all."
+  }
+
+  assert {
+    condition     = aws_sagemaker_model.this.primary_container[0].environment["TREEPORT_MODEL_STORE"] == "file:///opt/ml/model"
+    error_message = "An isolated container serves the bundle SageMaker unpacked, not the S3 store."
+  }
+}
+
+run "a_model_reading_the_store_keeps_its_network" {
+  command = plan
+
+  assert {
+    condition     = !aws_sagemaker_model.this.enable_network_isolation && length(aws_sagemaker_model.this.vpc_config) == 0
+    error_message = "Reading the S3 store needs the network; no VPC unless asked."
+  }
+}
+
+run "the_endpoint_runs_in_private_subnets_with_an_s3_gateway_endpoint" {
+  command = plan
+
+  variables {
+    vpc_id                     = "vpc-0123456789abcdef0"
+    vpc_subnet_ids             = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    vpc_security_group_ids     = ["sg-0cccccccccccccccc"]
+    create_s3_gateway_endpoint = true
+    vpc_route_table_ids        = ["rtb-0dddddddddddddddd"]
+  }
+
+  assert {
+    condition = (
+      aws_sagemaker_model.this.vpc_config[0].subnets == toset(["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]) &&
+      aws_sagemaker_model.this.vpc_config[0].security_group_ids == toset(["sg-0cccccccccccccccc"])
+    )
+    error_message = "The model's containers run in the given private subnets with the given security groups."
+  }
+
+  assert {
+    condition = (
+      aws_vpc_endpoint.s3[0].vpc_endpoint_type == "Gateway" &&
+      aws_vpc_endpoint.s3[0].service_name == "com.amazonaws.us-east-1.s3" &&
+      aws_vpc_endpoint.s3[0].route_table_ids == toset(["rtb-0dddddddddddddddd"])
+    )
+    error_message = "An S3 gateway endpoint on the subnets' route tables lets the containers reach S3 without NAT."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_vpc_endpoint.s3[0].policy).Statement : flatten([s.Resource])
+    ])) == toset(["arn:aws:s3:::treeport-models", "arn:aws:s3:::treeport-models/*"])
+    error_message = "The gateway endpoint admits the model bucket only."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.endpoint.policy).Statement : s if s.Sid == "ManageEndpointNetworkInterfaces"
+    ]).Condition.StringEquals["ec2:Vpc"] == "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0123456789abcdef0"
+    error_message = "SageMaker may create and delete network interfaces in this VPC only."
+  }
+}
+
+run "rejects_subnets_without_security_groups" {
+  command = plan
+
+  variables {
+    vpc_id         = "vpc-0123456789abcdef0"
+    vpc_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa"]
+  }
+
+  expect_failures = [var.vpc_security_group_ids]
+}
+
+run "rejects_a_gateway_endpoint_without_route_tables" {
+  command = plan
+
+  variables {
+    vpc_id                     = "vpc-0123456789abcdef0"
+    vpc_subnet_ids             = ["subnet-0aaaaaaaaaaaaaaaa"]
+    vpc_security_group_ids     = ["sg-0cccccccccccccccc"]
+    create_s3_gateway_endpoint = true
+  }
+
+  expect_failures = [var.vpc_route_table_ids]
+}
+
+run "rejects_a_vpc_on_a_serverless_endpoint" {
+  command = plan
+
+  variables {
+    endpoint_mode          = "serverless"
+    vpc_id                 = "vpc-0123456789abcdef0"
+    vpc_subnet_ids         = ["subnet-0aaaaaaaaaaaaaaaa"]
+    vpc_security_group_ids = ["sg-0cccccccccccccccc"]
+  }
+
+  expect_failures = [var.vpc_subnet_ids]
+}
