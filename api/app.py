@@ -119,7 +119,6 @@ def serving_hardware(settings: Settings, state: ModelState) -> dict[str, Any]:
     """
     from model.errors import UserError
     from model.hardware import allowed_cpus, hardware_report, serving_layout
-    from model.onedal import dispatch_info
 
     try:
         workers, threads = serving_layout(os.environ)
@@ -127,7 +126,12 @@ def serving_hardware(settings: Settings, state: ModelState) -> dict[str, Any]:
         workers, threads = allowed_cpus(), settings.threads or 1
     loaded = state.predictor if state.ready else None
     threads = getattr(loaded, "threads", None) or settings.threads or threads
-    onedal = dispatch_info(load=False) if settings.backend == "daal4py" else None
+    onedal = None
+    if settings.backend == "daal4py":
+        # Imported only here: model.onedal imports numpy, which a sagemaker-backend Lambda never loads.
+        from model.onedal import dispatch_info
+
+        onedal = dispatch_info(load=False)
     return hardware_report(os.environ, onedal, workers=workers, threads=threads)
 
 
