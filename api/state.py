@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("treeport.api")
 FIRST_RETRY_SECONDS = 0.25
+# A generator of its own: the retry thread never touches the random module's global state, which the app's
+# callers (and tests generating data with it) own.
+_JITTER = random.Random()  # noqa: S311 (timing jitter, not security)
 
 
 class ModelNotReady(ApiError):
@@ -103,7 +106,7 @@ class ModelState:
         """Return how long to wait after failed attempt `attempt` (1-based): doubling from 0.25 s, jittered, capped."""
         ceiling = min(self.settings.load_retry_max_seconds, FIRST_RETRY_SECONDS * 2 ** min(attempt - 1, 30))
         # Half fixed, half random: many pods failing together do not retry together.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (timing jitter, not security)
+        return ceiling / 2 + _JITTER.uniform(0, ceiling / 2)
 
     def _load_until_ready(self) -> None:
         """Retry the first load with capped backoff until it succeeds or polling is stopped; then start polling."""
