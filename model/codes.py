@@ -58,6 +58,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "bundle_integrity": ErrorCode((500,), "A bundle's files do not match their checksums."),
     "model_rejected": ErrorCode((500,), "A model refused by the quality gate or the parity check."),
     "rolled_back": ErrorCode((500,), "A rollout whose canary fired an alarm: the alias was moved back (CLI only)."),
+    "transform_failed": ErrorCode((500,), "A Batch Transform job of treeport batch failed or was stopped (CLI only)."),
     "terraform_failed": ErrorCode((500,), "A Terraform command of treeport deploy exited non-zero (CLI only)."),
     "http_error": ErrorCode((500,), "Another HTTP error of Werkzeug's."),
     "not_supported": ErrorCode((501,), "The backend cannot do this (explanations through SageMaker)."),

@@ -37,6 +37,7 @@ def error_classes() -> list[type[TreeportError]]:
     import api.state  # noqa: F401  (defines ModelNotReady)
     import model.sagemaker_predictor
     import model.sagemaker_runtime  # noqa: F401
+    import treeport.batch
     import treeport.deploy
     import treeport.rollout  # noqa: F401  (the CLI's own errors: found whatever ran before)
 

@@ -192,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-bench", action="store_true", help="the hardware report only, no model needed")
     doctor.add_argument("--json", action="store_true", help="print the report as one JSON document")
     doctor.add_argument("--strict", action="store_true", help=f"exit {EXIT_WARNED} if the report warns")
-    from treeport import deploy
+    from treeport import batch, deploy
 
     deploy.add_parser(sub)
+    batch.add_parser(sub)
     return parser
 
 
@@ -661,6 +662,13 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
     return deploy.run(args, out)
 
 
+def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
+    """Score S3 files with a SageMaker Batch Transform job (see treeport/batch.py)."""
+    from treeport import batch
+
+    return batch.run(args, out)
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
@@ -669,6 +677,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "bench": cmd_bench,
     "deploy": cmd_deploy,
+    "batch": cmd_batch,
     "doctor": cmd_doctor,
 }
 
