@@ -57,7 +57,8 @@ def test_bad_target_or_action_exits_2(argv: list[str], capsys: pytest.CaptureFix
         ("=3", "--var expects KEY=VALUE"),
         (
             "no_such_thing=1",
-            "the serverless stack has no variable 'no_such_thing'; it has: alarm_thresholds, architecture, aws_",
+            "the serverless stack has no variable 'no_such_thing'; it has: alarm_thresholds, architecture, "
+            "authorization, aws_",
         ),
         ('node_instance_types=["m7i.large"]', "the serverless stack has no variable 'node_instance_types'"),
     ],

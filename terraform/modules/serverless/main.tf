@@ -49,11 +49,20 @@ locals {
     }],
   )
 
+  # The methods' authorization type for each mode of var.authorization.
+  method_authorization = { api_key = "NONE", iam = "AWS_IAM", cognito = "COGNITO_USER_POOLS" }[var.authorization]
+  authorizer_id        = one(aws_api_gateway_authorizer.cognito[*].id)
+  # With scopes API Gateway takes an access token holding one of them; without, an ID token of the pool.
+  authorization_scopes = var.authorization == "cognito" && length(var.cognito_authorization_scopes) > 0 ? var.cognito_authorization_scopes : null
+
   access_log_format = jsonencode({
     requestId          = "$context.requestId"
     extendedRequestId  = "$context.extendedRequestId"
     ip                 = "$context.identity.sourceIp"
     apiKeyId           = "$context.identity.apiKeyId"
+    caller             = "$context.identity.caller"
+    user               = "$context.authorizer.claims.sub"
+    wafResponse        = "$context.wafResponseCode"
     requestTime        = "$context.requestTime"
     httpMethod         = "$context.httpMethod"
     resourcePath       = "$context.resourcePath"
@@ -201,22 +210,41 @@ resource "aws_api_gateway_resource" "proxy" {
   path_part   = "{proxy+}"
 }
 
+# Who may call: the caller's identity (SigV4-signed IAM principal, or a Cognito user pool token) on every method, as
+# authorization chooses. The API key stays required in every mode: it picks the usage plan (throttle and quota per
+# client); AWS documents keys for metering, not as the authentication.
+resource "aws_api_gateway_authorizer" "cognito" {
+  count = var.authorization == "cognito" ? 1 : 0
+
+  name            = "${var.name}-cognito"
+  rest_api_id     = aws_api_gateway_rest_api.this.id
+  type            = "COGNITO_USER_POOLS"
+  provider_arns   = var.cognito_user_pool_arns
+  identity_source = "method.request.header.Authorization"
+}
+
 resource "aws_api_gateway_method" "predict" {
   #checkov:skip=CKV2_AWS_53:The app validates every body against the model's schema and answers field-level 422s; a gateway model would repeat that with less detail.
-  rest_api_id      = aws_api_gateway_rest_api.this.id
-  resource_id      = aws_api_gateway_resource.predict.id
-  http_method      = "POST"
-  authorization    = "NONE"
-  api_key_required = true
+  #checkov:skip=CKV_AWS_59:authorization = "api_key" (the default) leaves authorization NONE with the API key required and the key's digest checked again in the app; "iam" and "cognito" authenticate the caller at the gateway.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  resource_id          = aws_api_gateway_resource.predict.id
+  http_method          = "POST"
+  authorization        = local.method_authorization
+  authorizer_id        = local.authorizer_id
+  authorization_scopes = local.authorization_scopes
+  api_key_required     = true
 }
 
 resource "aws_api_gateway_method" "proxy" {
   #checkov:skip=CKV2_AWS_53:The app validates every body against the model's schema and answers field-level 422s; a gateway model would repeat that with less detail.
-  rest_api_id      = aws_api_gateway_rest_api.this.id
-  resource_id      = aws_api_gateway_resource.proxy.id
-  http_method      = "ANY"
-  authorization    = "NONE"
-  api_key_required = true
+  #checkov:skip=CKV_AWS_59:authorization = "api_key" (the default) leaves authorization NONE with the API key required and the key's digest checked again in the app; "iam" and "cognito" authenticate the caller at the gateway.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  resource_id          = aws_api_gateway_resource.proxy.id
+  http_method          = "ANY"
+  authorization        = local.method_authorization
+  authorizer_id        = local.authorizer_id
+  authorization_scopes = local.authorization_scopes
+  api_key_required     = true
 }
 
 resource "aws_api_gateway_integration" "predict" {
@@ -241,8 +269,13 @@ resource "aws_api_gateway_integration" "proxy" {
 resource "aws_api_gateway_gateway_response" "this" {
   for_each = {
     INVALID_API_KEY = { status = "401", code = "unauthorized", message = "missing or invalid API key" }
-    THROTTLED       = { status = "429", code = "too_many_requests", message = "request rate above the limit; retry later" }
-    QUOTA_EXCEEDED  = { status = "429", code = "quota_exceeded", message = "this API key's quota is used up for the period" }
+    UNAUTHORIZED    = { status = "401", code = "unauthorized", message = "missing or invalid token" }
+    ACCESS_DENIED   = { status = "403", code = "forbidden", message = "these credentials may not call this API" }
+    # IAM mode: a request without a SigV4 signature (and any path outside the API's routes).
+    MISSING_AUTHENTICATION_TOKEN = { status = "403", code = "forbidden", message = "missing request signature or unknown route" }
+    WAF_FILTERED                 = { status = "403", code = "forbidden", message = "request blocked by the web application firewall" }
+    THROTTLED                    = { status = "429", code = "too_many_requests", message = "request rate above the limit; retry later" }
+    QUOTA_EXCEEDED               = { status = "429", code = "quota_exceeded", message = "this API key's quota is used up for the period" }
   }
 
   rest_api_id   = aws_api_gateway_rest_api.this.id
@@ -261,7 +294,8 @@ resource "aws_api_gateway_deployment" "this" {
     # refresh fills in an empty attribute.
     redeployment = sha1(jsonencode({
       resources    = [aws_api_gateway_resource.predict.id, aws_api_gateway_resource.proxy.id]
-      methods      = [for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] : [m.id, m.authorization, m.api_key_required]]
+      methods      = [for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] : [m.id, m.authorization, m.authorizer_id, m.authorization_scopes, m.api_key_required]]
+      authorizers  = [for a in aws_api_gateway_authorizer.cognito : [a.id, a.provider_arns]]
       integrations = [for i in [aws_api_gateway_integration.predict, aws_api_gateway_integration.proxy] : [i.id, i.type, i.uri]]
       responses    = { for k, r in aws_api_gateway_gateway_response.this : k => [r.status_code, r.response_templates] }
     }))
@@ -327,7 +361,7 @@ resource "aws_api_gateway_account" "this" {
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Responses are per-request predictions on POST bodies; a cache keyed on the path would serve one client's answer to another.
   #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to HTTP backends; the backend here is a Lambda proxy integration invoked through IAM.
-  #checkov:skip=CKV2_AWS_29:WAF is an account-level choice with its own cost; the stage requires an API key and is throttled per method and per key.
+  #checkov:skip=CKV2_AWS_77:The web ACL has the known-bad-inputs group (Log4j; CKV_AWS_192 passes); this check also demands AWSManagedRulesAnonymousIpList, whose HostingProviderIPList blocks callers on cloud hosts, the usual clients of a prediction API.
   rest_api_id          = aws_api_gateway_rest_api.this.id
   deployment_id        = aws_api_gateway_deployment.this.id
   stage_name           = var.stage_name
@@ -340,6 +374,151 @@ resource "aws_api_gateway_stage" "this" {
   }
 
   depends_on = [aws_api_gateway_account.this]
+}
+
+# --- the web application firewall (WAFv2, regional) ----------------------------------------------------------------
+
+# In front of the stage: AWS's managed common rules (OWASP-style body, header and URI checks) and known bad inputs
+# (Log4Shell and similar), then a per-client-IP rate limit. Its requests and blocks are CloudWatch metrics, sampled
+# requests, and a log group of its own.
+locals {
+  waf_metric_prefix = var.name
+}
+
+resource "aws_wafv2_web_acl" "this" {
+  count = var.waf_enabled ? 1 : 0
+
+  name        = var.name
+  description = "Treeport ${var.name}: AWS managed common rules and known bad inputs, and a per-IP rate limit"
+  scope       = "REGIONAL"
+  tags        = var.tags
+
+  default_action {
+    allow {}
+  }
+
+  # Written out, not generated: checkov reads the known-bad-inputs group (Log4Shell) only from a literal rule block.
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 10
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+
+        # SizeRestrictions_BODY blocks every body over 8 KB: batch predictions are bigger; the app enforces its own
+        # body and row limits (TREEPORT_MAX_BODY_BYTES, TREEPORT_MAX_ROWS).
+        dynamic "rule_action_override" {
+          for_each = var.waf_common_rules_to_count
+          content {
+            name = rule_action_override.value
+            action_to_use {
+              count {}
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.waf_metric_prefix}-common"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 20
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.waf_metric_prefix}-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "RatePerClientIp"
+    priority = 30
+
+    action {
+      block {}
+    }
+
+    statement {
+      rate_based_statement {
+        aggregate_key_type    = "IP"
+        limit                 = var.waf_rate_limit
+        evaluation_window_sec = var.waf_rate_window_seconds
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.waf_metric_prefix}-rate-per-ip"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = local.waf_metric_prefix
+    sampled_requests_enabled   = true
+  }
+}
+
+resource "aws_wafv2_web_acl_association" "this" {
+  count = var.waf_enabled ? 1 : 0
+
+  resource_arn = aws_api_gateway_stage.this.arn
+  web_acl_arn  = aws_wafv2_web_acl.this[0].arn
+}
+
+# WAF writes only to destinations named aws-waf-logs-*.
+resource "aws_cloudwatch_log_group" "waf" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest; a customer-managed key is opt-in through log_kms_key_arn.
+  count = var.waf_enabled ? 1 : 0
+
+  name              = "aws-waf-logs-${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  count = var.waf_enabled ? 1 : 0
+
+  resource_arn            = aws_wafv2_web_acl.this[0].arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
+
+  # Credentials never reach the log: the API key, and the bearer token or SigV4 signature.
+  redacted_fields {
+    single_header {
+      name = "x-api-key"
+    }
+  }
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
+  }
 }
 
 resource "aws_api_gateway_method_settings" "this" {

@@ -83,3 +83,23 @@ output "architecture" {
   description = "Instruction set the function runs on (x86_64 or arm64)."
   value       = one(aws_lambda_function.this.architectures)
 }
+
+output "authorization" {
+  description = "How API Gateway authenticates callers: api_key, iam or cognito (the API key is required in every mode)."
+  value       = var.authorization
+}
+
+output "invoke_arn_pattern" {
+  description = "execute-api ARN of every method of the stage: the Resource of an IAM policy allowing execute-api:Invoke (authorization = \"iam\")."
+  value       = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*/*"
+}
+
+output "web_acl_arn" {
+  description = "ARN of the WAFv2 web ACL in front of the stage (null when waf_enabled is false)."
+  value       = one(aws_wafv2_web_acl.this[*].arn)
+}
+
+output "waf_log_group_name" {
+  description = "CloudWatch log group of the web ACL's request logs (null when waf_enabled is false)."
+  value       = one(aws_cloudwatch_log_group.waf[*].name)
+}

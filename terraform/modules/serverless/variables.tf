@@ -255,3 +255,80 @@ variable "alarm_evaluation_periods" {
     error_message = "alarm_evaluation_periods must be a whole number from 1 to 10."
   }
 }
+
+variable "authorization" {
+  type        = string
+  description = "Who may call the API, checked by API Gateway on every method: api_key (the API key alone, as before), iam (SigV4-signed requests of IAM principals allowed execute-api:Invoke; authorization AWS_IAM) or cognito (JWTs of the Cognito user pools in cognito_user_pool_arns; a COGNITO_USER_POOLS authorizer). The API key is required in every mode: it selects the usage plan's throttle and quota."
+  default     = "api_key"
+
+  validation {
+    condition     = contains(["api_key", "iam", "cognito"], var.authorization)
+    error_message = "authorization must be api_key, iam or cognito."
+  }
+
+  validation {
+    condition     = (var.authorization == "cognito") == (length(var.cognito_user_pool_arns) > 0)
+    error_message = "authorization = \"cognito\" needs cognito_user_pool_arns, and cognito_user_pool_arns are for authorization = \"cognito\" only."
+  }
+}
+
+variable "cognito_user_pool_arns" {
+  type        = list(string)
+  description = "Cognito user pools whose tokens the API accepts (authorization = \"cognito\"), sent as `Authorization: <token>`."
+  default     = []
+
+  validation {
+    condition     = length(var.cognito_user_pool_arns) <= 1000 && alltrue([for a in var.cognito_user_pool_arns : can(regex("^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool/[a-z0-9-]+_[A-Za-z0-9]+$", a))])
+    error_message = "cognito_user_pool_arns must be Cognito user pool ARNs (arn:aws:cognito-idp:<region>:<account>:userpool/<region>_<id>)."
+  }
+}
+
+variable "cognito_authorization_scopes" {
+  type        = list(string)
+  description = "OAuth scopes, one of which an access token must carry (authorization = \"cognito\"); empty: API Gateway takes the pool's ID tokens instead."
+  default     = []
+
+  validation {
+    condition     = length(var.cognito_authorization_scopes) == 0 || var.authorization == "cognito"
+    error_message = "cognito_authorization_scopes apply to authorization = \"cognito\" only."
+  }
+}
+
+variable "waf_enabled" {
+  type        = bool
+  description = "Put a WAFv2 web ACL (regional) in front of the stage: AWS managed common rules and known bad inputs, and a per-IP rate limit, with metrics, sampled requests and a log group. Off: no web ACL (and no WAF cost)."
+  default     = true
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "Requests one client IP may make in waf_rate_window_seconds before the web ACL blocks it (until its rate falls back under the limit)."
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000 && floor(var.waf_rate_limit) == var.waf_rate_limit
+    error_message = "waf_rate_limit must be a whole number from 10 to 2000000000 (AWS WAF's range)."
+  }
+}
+
+variable "waf_rate_window_seconds" {
+  type        = number
+  description = "Window over which waf_rate_limit counts a client's requests: 60, 120, 300 or 600 seconds."
+  default     = 300
+
+  validation {
+    condition     = contains([60, 120, 300, 600], var.waf_rate_window_seconds)
+    error_message = "waf_rate_window_seconds must be 60, 120, 300 or 600 (AWS WAF's windows)."
+  }
+}
+
+variable "waf_common_rules_to_count" {
+  type        = list(string)
+  description = "Rules of AWSManagedRulesCommonRuleSet that only count (are logged) instead of blocking. SizeRestrictions_BODY by default: it blocks every body over 8 KB, and batch predictions are bigger (the app enforces its own body and row limits)."
+  default     = ["SizeRestrictions_BODY"]
+
+  validation {
+    condition     = alltrue([for r in var.waf_common_rules_to_count : can(regex("^[A-Za-z0-9_]{1,128}$", r))])
+    error_message = "waf_common_rules_to_count must be rule names of the common rule set, such as SizeRestrictions_BODY or CrossSiteScripting_BODY."
+  }
+}

@@ -27,4 +27,10 @@ module "serverless" {
   throttle_burst_limit    = var.throttle_burst_limit
   quota_limit             = var.quota_limit
   alarm_thresholds        = var.alarm_thresholds
+
+  authorization                = var.authorization
+  cognito_user_pool_arns       = var.cognito_user_pool_arns
+  cognito_authorization_scopes = var.cognito_authorization_scopes
+  waf_enabled                  = var.waf_enabled
+  waf_rate_limit               = var.waf_rate_limit
 }

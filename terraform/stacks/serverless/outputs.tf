@@ -79,3 +79,18 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the API and the function."
   value       = try(module.serverless[0].dashboard_name, null)
 }
+
+output "authorization" {
+  description = "How API Gateway authenticates callers (api_key, iam or cognito); the x-api-key header is required in every mode."
+  value       = var.authorization
+}
+
+output "invoke_arn_pattern" {
+  description = "execute-api ARN of every method: allow execute-api:Invoke on it in the callers' IAM policies (authorization = \"iam\"; null until image_uri is set)."
+  value       = try(module.serverless[0].invoke_arn_pattern, null)
+}
+
+output "web_acl_arn" {
+  description = "WAFv2 web ACL in front of the API (null when waf_enabled is false or until image_uri is set)."
+  value       = try(module.serverless[0].web_acl_arn, null)
+}

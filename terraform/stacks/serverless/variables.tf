@@ -151,3 +151,44 @@ variable "alarm_thresholds" {
     error_message = "alarm_thresholds.lambda_errors, lambda_throttles and lambda_concurrency are counts of at least 1."
   }
 }
+
+variable "authorization" {
+  type        = string
+  description = "Who may call the API: api_key (the key alone), iam (SigV4-signed requests of IAM principals allowed execute-api:Invoke on the invoke_arn_pattern output) or cognito (tokens of cognito_user_pool_arns). The API key stays required in every mode, for the usage plan's throttle and quota."
+  default     = "api_key"
+
+  validation {
+    condition     = contains(["api_key", "iam", "cognito"], var.authorization)
+    error_message = "authorization must be api_key, iam or cognito."
+  }
+
+  # Refused here too, not only in the module: the first apply (no image_uri) creates no API to check.
+  validation {
+    condition     = (var.authorization == "cognito") == (length(var.cognito_user_pool_arns) > 0)
+    error_message = "authorization = \"cognito\" needs cognito_user_pool_arns, and cognito_user_pool_arns are for authorization = \"cognito\" only."
+  }
+}
+
+variable "cognito_user_pool_arns" {
+  type        = list(string)
+  description = "Cognito user pools whose tokens the API accepts (authorization = \"cognito\"; checked by the serverless module)."
+  default     = []
+}
+
+variable "cognito_authorization_scopes" {
+  type        = list(string)
+  description = "OAuth scopes one of which an access token must carry (authorization = \"cognito\"); empty: the pools' ID tokens."
+  default     = []
+}
+
+variable "waf_enabled" {
+  type        = bool
+  description = "A WAFv2 web ACL in front of the API: AWS managed common rules, known bad inputs and a per-IP rate limit."
+  default     = true
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "Requests one client IP may make per 5 minutes before the web ACL blocks it (10 or more; checked by the serverless module)."
+  default     = 2000
+}

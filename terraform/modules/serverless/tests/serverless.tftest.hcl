@@ -33,6 +33,15 @@ mock_provider "aws" {
   mock_resource "aws_cloudwatch_metric_alarm" {
     defaults = { arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:treeport-api" }
   }
+  mock_resource "aws_api_gateway_stage" {
+    defaults = {
+      arn        = "arn:aws:apigateway:us-east-1::/restapis/abcdef1234/stages/v1"
+      invoke_url = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/v1"
+    }
+  }
+  mock_resource "aws_wafv2_web_acl" {
+    defaults = { arn = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/treeport-api/0123abcd" }
+  }
   mock_resource "aws_api_gateway_rest_api" {
     defaults = {
       execution_arn    = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234"
@@ -418,4 +427,196 @@ run "an_odd_alarm_period_is_refused" {
   }
 
   expect_failures = [var.alarm_period_seconds]
+}
+
+# --- who may call, and the firewall in front of the stage ---------------------------------------------------------
+
+run "by_default_the_api_key_authenticates_and_a_web_acl_guards_the_stage" {
+  command = apply
+
+  assert {
+    condition     = aws_api_gateway_method.predict.authorization == "NONE" && aws_api_gateway_method.proxy.authorization == "NONE" && length(aws_api_gateway_authorizer.cognito) == 0 && output.authorization == "api_key"
+    error_message = "The default mode is the API key alone, with no authorizer."
+  }
+
+  assert {
+    condition     = length(aws_wafv2_web_acl.this) == 1 && aws_wafv2_web_acl.this[0].scope == "REGIONAL" && length(aws_wafv2_web_acl.this[0].default_action[0].allow) == 1
+    error_message = "A regional web ACL (allow unless a rule blocks) must exist by default."
+  }
+
+  assert {
+    condition     = aws_wafv2_web_acl_association.this[0].resource_arn == aws_api_gateway_stage.this.arn && aws_wafv2_web_acl_association.this[0].web_acl_arn == aws_wafv2_web_acl.this[0].arn
+    error_message = "The web ACL must be associated with the API's stage."
+  }
+
+  assert {
+    condition = toset([for r in aws_wafv2_web_acl.this[0].rule : r.statement[0].managed_rule_group_statement[0].name if length(r.statement[0].managed_rule_group_statement) > 0]) == toset(["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]) && alltrue([
+      for r in aws_wafv2_web_acl.this[0].rule : r.statement[0].managed_rule_group_statement[0].vendor_name == "AWS" && length(r.override_action[0].none) == 1 if length(r.statement[0].managed_rule_group_statement) > 0
+    ])
+    error_message = "AWS's common rule set and known bad inputs must apply, their own actions kept (override none)."
+  }
+
+  assert {
+    condition = [
+      for r in aws_wafv2_web_acl.this[0].rule : [for o in r.statement[0].managed_rule_group_statement[0].rule_action_override : o.name if length(o.action_to_use[0].count) == 1]
+      if length(r.statement[0].managed_rule_group_statement) > 0 && r.name == "AWSManagedRulesCommonRuleSet"
+    ] == [["SizeRestrictions_BODY"]]
+    error_message = "Only the common rules' 8 KB body limit counts instead of blocking (batch predictions are bigger)."
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.this[0].rule : r if length(r.statement[0].rate_based_statement) > 0
+      ]).statement[0].rate_based_statement[0].limit == 2000 && one([
+      for r in aws_wafv2_web_acl.this[0].rule : r if length(r.statement[0].rate_based_statement) > 0
+      ]).statement[0].rate_based_statement[0].aggregate_key_type == "IP" && length(one([
+        for r in aws_wafv2_web_acl.this[0].rule : r if length(r.statement[0].rate_based_statement) > 0
+    ]).action[0].block) == 1
+    error_message = "A rate rule must block a client IP past 2000 requests per window."
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_wafv2_web_acl.this[0].rule : r.visibility_config[0].cloudwatch_metrics_enabled && r.visibility_config[0].sampled_requests_enabled]) && aws_wafv2_web_acl.this[0].visibility_config[0].cloudwatch_metrics_enabled
+    error_message = "Every rule and the web ACL must publish metrics and sample requests."
+  }
+
+  assert {
+    condition     = startswith(aws_cloudwatch_log_group.waf[0].name, "aws-waf-logs-") && aws_wafv2_web_acl_logging_configuration.this[0].log_destination_configs == toset([aws_cloudwatch_log_group.waf[0].arn]) && aws_wafv2_web_acl_logging_configuration.this[0].resource_arn == aws_wafv2_web_acl.this[0].arn
+    error_message = "The web ACL must log to its own aws-waf-logs-* log group."
+  }
+
+  assert {
+    condition     = toset([for f in aws_wafv2_web_acl_logging_configuration.this[0].redacted_fields : f.single_header[0].name]) == toset(["x-api-key", "authorization"])
+    error_message = "The API key and the Authorization header must be redacted from WAF logs."
+  }
+
+  assert {
+    condition     = aws_api_gateway_gateway_response.this["WAF_FILTERED"].status_code == "403" && aws_api_gateway_gateway_response.this["UNAUTHORIZED"].status_code == "401"
+    error_message = "WAF blocks and rejected tokens must answer in the app's error shape."
+  }
+
+  assert {
+    condition     = output.web_acl_arn == aws_wafv2_web_acl.this[0].arn && output.waf_log_group_name == "aws-waf-logs-treeport-api"
+    error_message = "The web ACL and its log group must be outputs."
+  }
+}
+
+run "iam_mode_signs_every_method_and_keeps_the_key_for_the_usage_plan" {
+  command = apply
+
+  variables {
+    authorization = "iam"
+  }
+
+  assert {
+    condition     = aws_api_gateway_method.predict.authorization == "AWS_IAM" && aws_api_gateway_method.proxy.authorization == "AWS_IAM"
+    error_message = "IAM mode must set AWS_IAM on every method."
+  }
+
+  assert {
+    condition     = aws_api_gateway_method.predict.api_key_required && aws_api_gateway_method.proxy.api_key_required && aws_api_gateway_usage_plan_key.this.key_id == aws_api_gateway_api_key.this.id
+    error_message = "The API key (usage plan) stays required with IAM auth."
+  }
+
+  assert {
+    condition     = length(aws_api_gateway_authorizer.cognito) == 0 && aws_api_gateway_method.predict.authorizer_id == null
+    error_message = "IAM mode needs no authorizer."
+  }
+
+  assert {
+    condition     = output.invoke_arn_pattern == "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/v1/*/*"
+    error_message = "The ARN callers' IAM policies allow execute-api:Invoke on must be an output."
+  }
+}
+
+run "cognito_mode_checks_tokens_of_the_given_pools" {
+  command = apply
+
+  variables {
+    authorization                = "cognito"
+    cognito_user_pool_arns       = ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"]
+    cognito_authorization_scopes = ["treeport/predict"]
+  }
+
+  assert {
+    condition     = aws_api_gateway_authorizer.cognito[0].type == "COGNITO_USER_POOLS" && aws_api_gateway_authorizer.cognito[0].provider_arns == toset(var.cognito_user_pool_arns) && aws_api_gateway_authorizer.cognito[0].identity_source == "method.request.header.Authorization"
+    error_message = "A Cognito user pool authorizer must read the Authorization header."
+  }
+
+  assert {
+    condition = alltrue([
+      for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] :
+      m.authorization == "COGNITO_USER_POOLS" && m.authorizer_id == aws_api_gateway_authorizer.cognito[0].id && m.authorization_scopes == toset(["treeport/predict"]) && m.api_key_required
+    ])
+    error_message = "Every method must use the authorizer, ask for the scope, and still require the API key."
+  }
+}
+
+run "cognito_mode_needs_a_user_pool" {
+  command = plan
+
+  variables {
+    authorization = "cognito"
+  }
+
+  expect_failures = [var.authorization]
+}
+
+run "rejects_an_unknown_authorization" {
+  command = plan
+
+  variables {
+    authorization = "jwt"
+  }
+
+  expect_failures = [var.authorization]
+}
+
+run "scopes_without_cognito_are_refused" {
+  command = plan
+
+  variables {
+    cognito_authorization_scopes = ["treeport/predict"]
+  }
+
+  expect_failures = [var.cognito_authorization_scopes]
+}
+
+run "the_web_acl_can_be_turned_off" {
+  command = plan
+
+  variables {
+    waf_enabled = false
+  }
+
+  assert {
+    condition     = length(aws_wafv2_web_acl.this) == 0 && length(aws_wafv2_web_acl_association.this) == 0 && length(aws_cloudwatch_log_group.waf) == 0 && output.web_acl_arn == null
+    error_message = "waf_enabled = false must create no web ACL, association or WAF log group."
+  }
+}
+
+run "the_rate_limit_is_a_variable" {
+  command = plan
+
+  variables {
+    waf_rate_limit          = 500
+    waf_rate_window_seconds = 60
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.this[0].rule : r.statement[0].rate_based_statement[0] if length(r.statement[0].rate_based_statement) > 0
+    ]).limit == 500
+    error_message = "waf_rate_limit must reach the rate rule."
+  }
+}
+
+run "a_rate_limit_below_wafs_minimum_is_refused" {
+  command = plan
+
+  variables {
+    waf_rate_limit = 5
+  }
+
+  expect_failures = [var.waf_rate_limit]
 }

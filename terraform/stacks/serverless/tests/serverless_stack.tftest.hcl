@@ -59,3 +59,28 @@ run "rejects_an_unknown_backend" {
 
   expect_failures = [var.backend]
 }
+
+run "cognito_without_a_user_pool_is_refused_before_the_first_apply" {
+  command = plan
+
+  variables {
+    image_uri     = null
+    authorization = "cognito"
+  }
+
+  expect_failures = [var.authorization]
+}
+
+run "iam_auth_reaches_the_module" {
+  command = plan
+
+  variables {
+    authorization  = "iam"
+    waf_rate_limit = 300
+  }
+
+  assert {
+    condition     = module.serverless[0].authorization == "iam" && output.authorization == "iam"
+    error_message = "The stack's authorization must reach the serverless module."
+  }
+}
