@@ -9,8 +9,10 @@ version at once, `rollout` through a canary watched by CloudWatch alarms (treepo
 the alias back first.
 
 After `eks apply` the k8s/ overlay is rendered with the IRSA role ARN, the image, the pinned model version and the
-load balancer's exposure, built with kustomize, checked (an internet-facing load balancer needs TLS and an API key),
-applied with `kubectl apply` and watched with `kubectl rollout status` (with `--dry-run`, printed instead).
+load balancer's exposure, and k8s/eks-auto-mode (the 4th-gen Xeon NodePool, its NodeClass, the switch that makes Auto
+Mode enforce NetworkPolicies) with the node role, subnets and security group; both are built with kustomize, checked
+(an internet-facing load balancer needs TLS and an API key), applied with one `kubectl apply` and watched with
+`kubectl rollout status` (with `--dry-run`, printed instead).
 
 Errors a user can fix (no terraform on PATH, a bad `--var`, a missing image) exit with code 2; a Terraform command
 that fails exits with code 1 and its own messages.
@@ -46,6 +48,13 @@ LOCK_FILE = ".terraform.lock.hcl"  # committed beside each stack: the provider v
 # The base, not the example overlay: the example carries placeholder values (an ACM certificate) meant to be replaced.
 DEFAULT_OVERLAY = Path("k8s") / "base"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# The cluster-scoped manifests of EKS Auto Mode (NodePool, NodeClass, network policy switch), beside the base; built on
+# their own, into the CLUSTER_RENDER_DIR folder of the rendered overlay, and applied before the app.
+AUTO_MODE_DIR = Path("k8s") / "eks-auto-mode"
+CLUSTER_RENDER_DIR = "cluster"
+# The label the Treeport NodePool gives its nodes; the rendered Deployment requires it.
+NODE_POOL_LABEL = ("treeport.io/cpu", "xeon-4th-gen")
+METRICS_PORT_RULE = 1  # k8s/base/networkpolicy.yaml: ingress[1] admits the metrics port (9090)
 CONFIG_MAP = "treeport-config"  # the ConfigMap k8s/base generates for the TREEPORT_* settings
 API_KEYS_SECRET = "treeport-api-keys"  # noqa: S105 (the name of the Secret k8s/base generates for TREEPORT_API_KEYS)
 MANIFEST_FILE = "manifest.yaml"  # what kustomize built from the rendered overlay: exactly what is applied
@@ -53,7 +62,7 @@ MANIFEST_FILE = "manifest.yaml"  # what kustomize built from the rendered overla
 MODEL_VERSION_ANNOTATION = "treeport.dev/model-version"
 LB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 LB_SCHEMES = ("internal", "internet-facing")
-# TLS 1.3 and 1.2 only, forward-secret ciphers (the AWS Load Balancer Controller's ssl-negotiation-policy).
+# TLS 1.3 and 1.2 only, forward-secret ciphers (the Service's aws-load-balancer-ssl-negotiation-policy annotation).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
 # How long `kubectl rollout status` waits: the Deployment's progressDeadlineSeconds (300) plus a minute.
@@ -797,9 +806,12 @@ def render_overlay(
     model: dict[str, str],
     namespace: str,
     exposure: Exposure | None = None,
+    node_selector: dict[str, str] | None = None,
+    metrics_sources: tuple[str, ...] = (),
 ) -> Path:
-    """Write a kustomization over `overlay` with the IRSA role, image, ConfigMap values, pinned model version and
-    load balancer exposure; return its folder."""
+    """Write a kustomization over `overlay` with the IRSA role, image, ConfigMap values, pinned model version, load
+    balancer exposure, the nodes the pods require (`node_selector`) and the address ranges that may scrape the metrics
+    port besides the cluster's pods (`metrics_sources`); return its folder."""
     import yaml
 
     exposure = exposure or Exposure()
@@ -829,6 +841,24 @@ def render_overlay(
         keys = _quoted("TREEPORT_API_KEYS=" + ",".join(exposure.api_key_digests))
         secret = f"secretGenerator:\n  - name: {API_KEYS_SECRET}\n    behavior: merge\n    literals:\n      - {keys}\n"
     version = model.get("TREEPORT_MODEL_VERSION", "LATEST")
+    node_patch = ""
+    if node_selector:
+        node_patch = f"""      - op: add
+        path: /spec/template/spec/nodeSelector
+        value: {json.dumps(node_selector)}
+"""
+    policy_patch = ""
+    if metrics_sources:
+        # The CloudWatch agent runs on the host network: its scrapes come from its node's address, which the rule's
+        # namespaceSelector (pods only) does not match.
+        additions = [
+            {"op": "add", "path": f"/spec/ingress/{METRICS_PORT_RULE}/from/-", "value": {"ipBlock": {"cidr": cidr}}}
+            for cidr in metrics_sources
+        ]
+        policy_patch = f"""  - target:
+      kind: NetworkPolicy
+    patch: {_quoted(json.dumps(additions))}
+"""
     text = f"""# Rendered by `treeport deploy eks apply` from the Terraform outputs; regenerated on every run.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -857,9 +887,85 @@ configMapGenerator:
       - op: add
         path: /spec/template/metadata/annotations/{MODEL_VERSION_ANNOTATION.replace("/", "~1")}
         value: {_quoted(version)}
-  - target:
+{node_patch}  - target:
       kind: Service
     patch: {_quoted(json.dumps(_service_patch(exposure)))}
+{policy_patch}"""
+    (render_dir / "kustomization.yaml").write_text(text, encoding="utf-8")
+    return render_dir
+
+
+@dataclass(frozen=True)
+class NodePoolSettings:
+    """What the Treeport NodePool and NodeClass (k8s/eks-auto-mode) are given: the eks stack's outputs."""
+
+    node_role: str
+    cluster_name: str
+    subnet_ids: tuple[str, ...] = ()
+    security_group_id: str | None = None
+    instance_families: tuple[str, ...] = ()
+    cpu_limit: int | None = None
+    disk_size_gb: int | None = None
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], variables: dict[str, Any]) -> NodePoolSettings:
+        """Build from the stack's outputs, falling back to its variables (before the first apply: placeholders)."""
+        pool = values.get("node_pool") or {}
+        families = pool.get("instance_families") or variables.get("node_instance_families") or ()
+        cpu_limit = pool.get("cpu_limit") or variables.get("node_pool_cpu_limit")
+        disk = pool.get("disk_size_gb")
+        prefix = variables.get("name_prefix") or "treeport"
+        return cls(
+            node_role=str(values.get("node_role_name") or "<node_role_name after apply>"),
+            cluster_name=str(values.get("cluster_name") or f"{prefix}-eks"),
+            subnet_ids=tuple(str(s) for s in values.get("private_subnet_ids") or ()),
+            security_group_id=values.get("cluster_security_group_id") or None,
+            instance_families=tuple(str(f) for f in families),
+            cpu_limit=None if cpu_limit is None else int(cpu_limit),
+            disk_size_gb=None if disk is None else int(disk),
+        )
+
+
+def render_node_pool(source: Path, render_dir: Path, settings: NodePoolSettings) -> Path:
+    """Write a kustomization over `source` (k8s/eks-auto-mode) giving the NodeClass the node role, subnets and
+    security group and the NodePool its families and CPU limit; return its folder."""
+    if not (source / "kustomization.yaml").is_file():
+        raise UserError(
+            f"no EKS Auto Mode manifests at {source} (expected k8s/eks-auto-mode beside the terraform folder)"
+        )
+    render_dir.mkdir(parents=True, exist_ok=True)
+    node_class: list[dict[str, Any]] = [{"op": "replace", "path": "/spec/role", "value": settings.node_role}]
+    if settings.subnet_ids:
+        terms = [{"id": subnet} for subnet in settings.subnet_ids]
+        node_class.append({"op": "replace", "path": "/spec/subnetSelectorTerms", "value": terms})
+    if settings.security_group_id:
+        group = [{"id": settings.security_group_id}]
+        node_class.append({"op": "replace", "path": "/spec/securityGroupSelectorTerms", "value": group})
+    else:
+        # Before the first apply: the tag EKS puts on the cluster's security group.
+        tag = "/spec/securityGroupSelectorTerms/0/tags/aws:eks:cluster-name"
+        node_class.append({"op": "replace", "path": tag, "value": settings.cluster_name})
+    if settings.disk_size_gb:
+        size = f"{settings.disk_size_gb}Gi"
+        node_class.append({"op": "replace", "path": "/spec/ephemeralStorage/size", "value": size})
+    node_pool: list[dict[str, Any]] = []
+    if settings.instance_families:
+        families = list(settings.instance_families)
+        node_pool.append({"op": "replace", "path": "/spec/template/spec/requirements/0/values", "value": families})
+    if settings.cpu_limit:
+        node_pool.append({"op": "replace", "path": "/spec/limits/cpu", "value": str(settings.cpu_limit)})
+    patches = [("NodeClass", node_class)] + ([("NodePool", node_pool)] if node_pool else [])
+    listed = "\n".join(
+        f"  - target:\n      kind: {kind}\n    patch: {_quoted(json.dumps(patch))}" for kind, patch in patches
+    )
+    resource = _quoted(os.path.relpath(source.resolve(), render_dir.resolve()))
+    text = f"""# Rendered by `treeport deploy eks apply` from the Terraform outputs; regenerated on every run.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {resource}
+patches:
+{listed}
 """
     (render_dir / "kustomization.yaml").write_text(text, encoding="utf-8")
     return render_dir
@@ -924,23 +1030,31 @@ def kubectl_binary() -> str | None:
     return found or (str(beside) if beside.is_file() else None)
 
 
-def build_manifest(render_dir: Path, kubectl: str) -> list[dict[str, Any]]:
-    """Build the rendered overlay with `kubectl kustomize`, check its exposure, write it to MANIFEST_FILE; return
-    its documents. Nothing is written when the check refuses it."""
+def _kustomize(folder: Path, kubectl: str) -> str:
+    """Return what `kubectl kustomize` builds from `folder`; raise UserError when it cannot."""
     import subprocess
 
+    built = subprocess.run(
+        [kubectl, "kustomize", str(folder)], check=False, capture_output=True, text=True, timeout=120
+    )
+    if built.returncode != 0:
+        raise UserError(f"kustomize could not build the overlay in {folder}: {built.stderr.strip()}")
+    return built.stdout
+
+
+def build_manifest(render_dir: Path, kubectl: str, cluster_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Build the rendered overlay (and, first, the cluster-scoped manifests in `cluster_dir`) with `kubectl
+    kustomize`, check the exposure, write both to MANIFEST_FILE; return their documents. Nothing is written when the
+    check refuses them."""
     import yaml
 
     manifest = render_dir / MANIFEST_FILE
     manifest.unlink(missing_ok=True)
-    built = subprocess.run(
-        [kubectl, "kustomize", str(render_dir)], check=False, capture_output=True, text=True, timeout=120
-    )
-    if built.returncode != 0:
-        raise UserError(f"kustomize could not build the overlay in {render_dir}: {built.stderr.strip()}")
-    documents = [d for d in yaml.safe_load_all(built.stdout) if d]
+    parts = ([_kustomize(cluster_dir, kubectl)] if cluster_dir is not None else []) + [_kustomize(render_dir, kubectl)]
+    text = "---\n".join(parts)
+    documents = [d for d in yaml.safe_load_all(text) if d]
     check_exposure(documents)
-    manifest.write_text(built.stdout, encoding="utf-8")
+    manifest.write_text(text, encoding="utf-8")
     return documents
 
 
@@ -996,6 +1110,7 @@ def deploy_k8s(
     overlay = Path(args.k8s_overlay) if args.k8s_overlay else terraform_dir.parent / DEFAULT_OVERLAY
     region = pick("region", "us-east-1")
     exposure = Exposure.from_values({**variables, **{k: v for k, v in values.items() if v is not None}})
+    scraped = values.get("drift_alarm_enabled", variables.get("drift_alarm_enabled")) is True
     render_dir = render_overlay(
         overlay,
         stack.workdir / K8S_RENDER_DIR,
@@ -1009,13 +1124,20 @@ def deploy_k8s(
         },
         namespace=str((values.get("service_account") or {}).get("namespace") or "treeport"),
         exposure=exposure,
+        node_selector=dict([NODE_POOL_LABEL]),
+        metrics_sources=tuple(str(c) for c in values.get("private_subnet_cidrs") or ()) if scraped else (),
+    )
+    cluster_dir = render_node_pool(
+        terraform_dir.parent / AUTO_MODE_DIR,
+        render_dir / CLUSTER_RENDER_DIR,
+        NodePoolSettings.from_values(values, variables),
     )
     kubectl = kubectl_binary()
     if kubectl is None:
         raise UserError(
             f"kubectl not found on PATH: it builds the overlay rendered at {render_dir} (kustomize) and applies it"
         )
-    documents = build_manifest(render_dir, kubectl)
+    documents = build_manifest(render_dir, kubectl, cluster_dir)
     deployment = next((d for d in documents if d.get("kind") == "Deployment"), None)
     kubeconfig = render_dir / "kubeconfig"
     if values.get("cluster_endpoint"):

@@ -1,10 +1,14 @@
-"""Scheduling arithmetic: the pod's requests fit the EKS nodes Terraform creates, and the HPA fits the node group.
+"""Scheduling arithmetic: the pod's requests fit every node the Treeport NodePool (EKS Auto Mode) may launch, and the
+HPA fits under the NodePool's CPU limit.
 
 No API server runs here, so the scheduler's sum is done by hand with EKS's own numbers: a node's allocatable is its
 capacity less kube-reserved (CPU: 6% of the first core, 1% of the second, 0.5% of the next two, 0.25% of the rest;
-memory: 255 MiB + 11 MiB per pod the node may run, that count from the ENI formula `ENIs * (IPs per ENI - 1) + 2`)
-and the 100 MiB hard-eviction threshold; the default DaemonSets (aws-node 25m, kube-proxy 100m CPU) come off that.
-Capacity memory is taken as 95% of the nominal GiB (the kernel keeps some; m7i.large reports about 7.6 of 8 GiB).
+memory: 255 MiB + 11 MiB per pod the node may run) and the 100 MiB hard-eviction threshold. Auto Mode hands out /28
+prefixes, so the pod count is `ENIs * (IPs per ENI - 1) * 16 + 2`, capped at the 110 EKS allows. Auto Mode runs the
+CNI, kube-proxy and CoreDNS on the node itself, so the DaemonSets that come off the allocatable are the CloudWatch
+Observability add-on's (its Helm chart's requests: cloudwatch-agent 250m/128Mi, fluent-bit 50m/25Mi, node-exporter
+50m/30Mi; aws-observability/helm-charts values.yaml at 71a298f). Capacity memory is taken as 95% of the nominal GiB
+(the kernel keeps some; m7i.large reports about 7.6 of 8 GiB).
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ SIZES = {
     "48xlarge": (192, (15, 50)),
 }
 GIB_PER_VCPU = {"m7i": 4, "m7i-flex": 4, "c7i": 2, "c7i-flex": 2, "r7i": 8}
-DAEMONSET_CPU_M = 25 + 100  # aws-node, kube-proxy
+DAEMONSET_CPU_M = 250 + 50 + 50  # cloudwatch-agent, fluent-bit, node-exporter
+DAEMONSET_MEMORY_MIB = 128 + 25 + 30
 EVICTION_MIB = 100
+MAX_PODS = 110
 
 
 def cpu_millis(value: str | int | float) -> int:
@@ -62,9 +68,9 @@ def allocatable(instance_type: str) -> tuple[float, float, int]:
     """Return (CPU millicores, memory MiB, pods) a pod of ours may use on an empty node of `instance_type`."""
     family, size = instance_type.split(".")
     vcpus, (enis, ips) = SIZES[size]
-    max_pods = enis * (ips - 1) + 2
+    max_pods = min(MAX_PODS, enis * (ips - 1) * 16 + 2)
     cpu = vcpus * 1000 - reserved_cpu_millis(vcpus) - DAEMONSET_CPU_M
-    memory = 0.95 * vcpus * GIB_PER_VCPU[family] * 1024 - (255 + 11 * max_pods) - EVICTION_MIB
+    memory = 0.95 * vcpus * GIB_PER_VCPU[family] * 1024 - (255 + 11 * max_pods) - EVICTION_MIB - DAEMONSET_MEMORY_MIB
     return cpu, memory, max_pods
 
 
@@ -77,12 +83,18 @@ def terraform_default(path: Path, variable: str) -> str:
     return default.group(1).strip()
 
 
+def allowed_families() -> list[str]:
+    """Every instance family the EKS module's node_instance_families validation accepts."""
+    block = re.search(r'variable "node_instance_families" \{(.*?)\n\}', MODULE_VARIABLES.read_text(), re.S)
+    assert block, "node_instance_families is not in the module's variables.tf"
+    match = re.search(r"contains\(\[([^\]]+)\], f\)", block.group(1))
+    assert match, "the node_instance_families validation list was not found"
+    return re.findall(r'"([a-z0-9-]+)"', match.group(1))
+
+
 def allowed_instance_types() -> list[str]:
-    """Every instance type the EKS module's validation accepts."""
-    text = MODULE_VARIABLES.read_text()
-    match = re.search(r"\^\(([a-z0-9|-]+)\)\\\\\.\(([a-z0-9|]+)\)\$", text)
-    assert match, "the node_instance_types validation regex was not found"
-    return [f"{f}.{s}" for f in match.group(1).split("|") for s in match.group(2).split("|")]
+    """Every instance type the Treeport NodePool may launch: each allowed family in each size."""
+    return [f"{family}.{size}" for family in allowed_families() for size in SIZES]
 
 
 def pod_requests() -> tuple[int, float]:
@@ -102,10 +114,11 @@ def pods_per_node(instance_type: str) -> int:
 
 
 def test_the_reservation_formula_gives_eks_numbers() -> None:
-    # m7i.large: 2 vCPUs, 70m reserved (1930m allocatable before DaemonSets), 29 pods.
+    # m7i.large: 2 vCPUs, 70m reserved (1930m allocatable before DaemonSets); prefix delegation reaches the cap of 110.
     assert reserved_cpu_millis(2) == pytest.approx(70)
-    assert allocatable("m7i.large")[2] == 29
+    assert allocatable("m7i.large")[2] == 110
     assert allocatable("m7i.large")[0] == pytest.approx(2000 - 70 - DAEMONSET_CPU_M)
+    assert set(allowed_families()) == {"c7i", "c7i-flex", "m7i", "m7i-flex", "r7i"}
 
 
 @pytest.mark.parametrize("instance_type", allowed_instance_types())
@@ -116,13 +129,15 @@ def test_the_pod_fits_every_allowed_instance_type(instance_type: str) -> None:
 
 
 @pytest.mark.parametrize("variables", [MODULE_VARIABLES, STACK_VARIABLES], ids=["module", "stack"])
-def test_the_hpa_fits_the_default_node_group(variables: Path) -> None:
-    types = re.findall(r'"([a-z0-9-]+\.[a-z0-9]+)"', terraform_default(variables, "node_instance_types"))
-    assert types
-    max_nodes = int(terraform_default(variables, "node_max_size"))
+def test_the_hpa_fits_under_the_node_pools_cpu_limit(variables: Path) -> None:
+    families = re.findall(r'"([a-z0-9-]+)"', terraform_default(variables, "node_instance_families"))
+    assert families and set(families) <= set(allowed_families())
+    cpu_limit = int(terraform_default(variables, "node_pool_cpu_limit"))
     hpa = yaml.safe_load((ROOT / "k8s" / "base" / "hpa.yaml").read_text())
     max_replicas = hpa["spec"]["maxReplicas"]
-    # A node group of mixed types may scale out with its smallest one.
-    capacity = max_nodes * min(pods_per_node(t) for t in types)
-    assert max_replicas <= capacity, f"maxReplicas {max_replicas} > {max_nodes} nodes x pods per node = {capacity}"
+    # The worst case for the limit: Auto Mode launches the smallest size (large, 2 vCPUs) for every pod.
+    smallest = [f"{family}.large" for family in families]
+    nodes = cpu_limit // SIZES["large"][0]
+    capacity = nodes * min(pods_per_node(t) for t in smallest)
+    assert max_replicas <= capacity, f"maxReplicas {max_replicas} > {nodes} large nodes x pods per node = {capacity}"
     assert hpa["spec"]["minReplicas"] <= max_replicas

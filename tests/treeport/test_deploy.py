@@ -268,7 +268,9 @@ def test_eks_overlay_builds_with_kustomize(tmp_path: Path) -> None:
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
     account = documents[("ServiceAccount", "treeport")]
     assert account["metadata"]["annotations"][deploy.IRSA_ANNOTATION] == "<irsa_role_arn after apply>"
-    (config,) = [d for (kind, _), d in documents.items() if kind == "ConfigMap"]
+    (config,) = [
+        d for (kind, name), d in documents.items() if kind == "ConfigMap" and name.startswith("treeport-config")
+    ]
     assert config["data"]["TREEPORT_MODEL_STORE"] == "s3://acme-models/models"
     env_from = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"configMapRef": {"name": config["metadata"]["name"]}} in env_from

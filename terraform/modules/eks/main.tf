@@ -1,5 +1,6 @@
-# A VPC over two or more zones, an EKS cluster (secrets encrypted with KMS, every control-plane log), a managed node
-# group of 4th-gen Xeon instances, and the IRSA role that lets the Treeport pods read the model prefix and nothing else.
+# A VPC over two or more zones, an EKS Auto Mode cluster (secrets encrypted with KMS, every control-plane log; AWS runs
+# node autoscaling, load balancing, block storage and the CNI), the metrics-server and CloudWatch Observability
+# add-ons, the IRSA role that lets the Treeport pods read the model prefix and nothing else, and the alarms.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -220,8 +221,9 @@ resource "aws_cloudwatch_log_group" "cluster" {
   tags              = var.tags
 }
 
-# The EKS service roles take AWS's managed policies: they track what the control plane and kubelet need
-# as EKS changes, and grant nothing to workloads (pods get their own IRSA role below).
+# The EKS service roles take AWS's managed policies: they track what the control plane, EKS Auto Mode's controllers
+# (compute, block storage, load balancing, networking) and the nodes need as EKS changes, and grant nothing to
+# workloads (pods get their own IRSA role below).
 resource "aws_iam_role" "cluster" {
   name = "${var.name}-cluster"
   assume_role_policy = jsonencode({
@@ -236,23 +238,54 @@ resource "aws_iam_role" "cluster" {
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
+  for_each = toset([
+    "AmazonEKSClusterPolicy", "AmazonEKSComputePolicy", "AmazonEKSBlockStoragePolicy",
+    "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy",
+  ])
+
   role       = aws_iam_role.cluster.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
+  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
 }
 
+# EKS Auto Mode: AWS runs node autoscaling (Karpenter), the load balancer controller (a Service of type LoadBalancer
+# gets an NLB), the EBS CSI driver, the VPC CNI with its network policy agent, CoreDNS and kube-proxy, and keeps the
+# nodes' AMI patched. The built-in pools carry the add-ons below from the first apply; the Treeport pods go to the
+# 4th-gen Xeon NodePool that `treeport deploy eks apply` creates (k8s/eks-auto-mode).
 resource "aws_eks_cluster" "this" {
   #checkov:skip=CKV_AWS_39:The endpoint is private by default; it is public only towards public_access_cidrs, which must name ranges and never 0.0.0.0/0 (variable validation); checkov cannot follow the stack's expression for it.
   name                      = var.name
   version                   = var.kubernetes_version
   role_arn                  = aws_iam_role.cluster.arn
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-  tags                      = var.tags
+  # Auto Mode runs the VPC CNI, CoreDNS and kube-proxy itself; self-managed copies would only compete with it.
+  bootstrap_self_managed_addons = false
+  tags                          = var.tags
 
   vpc_config {
-    subnet_ids              = concat(aws_subnet.private[*].id, aws_subnet.public[*].id)
+    # Private subnets only: the control plane's interfaces and (through the built-in NodeClass) the nodes go there.
+    # Load balancers find their subnets by the kubernetes.io/role/* tags instead.
+    subnet_ids              = aws_subnet.private[*].id
     endpoint_private_access = true
     endpoint_public_access  = var.endpoint_public_access
     public_access_cidrs     = var.endpoint_public_access ? var.public_access_cidrs : null
+  }
+
+  compute_config {
+    enabled       = true
+    node_pools    = var.builtin_node_pools
+    node_role_arn = aws_iam_role.node.arn
+  }
+
+  kubernetes_network_config {
+    elastic_load_balancing {
+      enabled = true
+    }
+  }
+
+  storage_config {
+    block_storage {
+      enabled = true
+    }
   }
 
   encryption_config {
@@ -267,9 +300,12 @@ resource "aws_eks_cluster" "this" {
     bootstrap_cluster_creator_admin_permissions = true
   }
 
-  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_iam_role_policy_attachment.node, aws_cloudwatch_log_group.cluster]
 }
 
+# The nodes' role, for the built-in pools and the Treeport NodeClass alike (EKS makes its access entry, with
+# AmazonEKSAutoNodePolicy, because compute_config names it). Auto Mode's minimal policies: join the cluster, pull
+# images; the CNI's address management is done by Auto Mode's controllers under the cluster role, not by the nodes.
 resource "aws_iam_role" "node" {
   name = "${var.name}-node"
   assume_role_policy = jsonencode({
@@ -283,77 +319,11 @@ resource "aws_iam_role" "node" {
   tags = var.tags
 }
 
-# The CNI policy (ENI and address management) is not on the node role: it goes to aws-node alone, through IRSA below.
 resource "aws_iam_role_policy_attachment" "node" {
-  for_each = toset(["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"])
+  for_each = toset(["AmazonEKSWorkerNodeMinimalPolicy", "AmazonEC2ContainerRegistryPullOnly"])
 
   role       = aws_iam_role.node.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
-}
-
-resource "aws_launch_template" "node" {
-  name_prefix            = "${var.name}-node-"
-  update_default_version = true
-  tags                   = var.tags
-
-  # IMDSv2 only, one hop: pods cannot reach the node's credentials, so they use their IRSA role.
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-  }
-
-  block_device_mappings {
-    device_name = "/dev/xvda"
-    ebs {
-      volume_size           = var.node_disk_size_gb
-      volume_type           = "gp3"
-      encrypted             = true
-      delete_on_termination = true
-    }
-  }
-
-  tag_specifications {
-    resource_type = "instance"
-    tags          = merge(var.tags, { Name = "${var.name}-node" })
-  }
-}
-
-resource "aws_eks_node_group" "this" {
-  cluster_name    = aws_eks_cluster.this.name
-  node_group_name = "${var.name}-xeon"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = aws_subnet.private[*].id
-  instance_types  = var.node_instance_types
-  ami_type        = "AL2023_x86_64_STANDARD"
-  capacity_type   = "ON_DEMAND"
-  tags            = var.tags
-
-  labels = {
-    "treeport.io/cpu" = "xeon-4th-gen"
-  }
-
-  scaling_config {
-    min_size     = var.node_min_size
-    desired_size = var.node_desired_size
-    max_size     = var.node_max_size
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  launch_template {
-    id      = aws_launch_template.node.id
-    version = aws_launch_template.node.latest_version
-  }
-
-  lifecycle {
-    ignore_changes = [scaling_config[0].desired_size]
-  }
-
-  # Nodes join once aws-node runs with its own role; before that no pod gets an address.
-  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.vpc_cni]
 }
 
 resource "aws_eks_access_entry" "admin" {
@@ -386,11 +356,11 @@ module "store" {
 
 # --- IRSA: the pods' role -------------------------------------------------------------------------------------------
 
-# One trust policy per ServiceAccount that gets a role: the Treeport pods, and aws-node (the VPC CNI).
+# One trust policy per ServiceAccount that gets a role: the Treeport pods, and the CloudWatch agent.
 locals {
   irsa_service_accounts = {
-    pods    = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
-    vpc_cni = "system:serviceaccount:kube-system:aws-node"
+    pods             = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
+    cloudwatch_agent = "system:serviceaccount:amazon-cloudwatch:cloudwatch-agent"
   }
   irsa_trust = { for role, subject in local.irsa_service_accounts : role => jsonencode({
     Version = "2012-10-17"
@@ -425,29 +395,210 @@ resource "aws_iam_role_policy" "irsa" {
   })
 }
 
-# --- the VPC CNI: network policies enforced, its AWS permissions on its own role -------------------------------------
+# --- add-ons: metrics for the HPA, Container Insights for the alarms -------------------------------------------------
 
-resource "aws_iam_role" "vpc_cni" {
-  name               = "${var.name}-vpc-cni"
-  assume_role_policy = local.irsa_trust["vpc_cni"]
+# Auto Mode does not include metrics-server; without it the HPA in k8s/ has no CPU figures and never scales.
+resource "aws_eks_addon" "metrics_server" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "metrics-server"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+  tags                        = var.tags
+}
+
+locals {
+  # k8s/base names the Deployment and the Service treeport; Container Insights reports a Deployment's pods under it.
+  workload = "treeport"
+  # The CloudWatch agent scrapes the pods' metrics listener (port 9090, the prometheus.io/* annotations of
+  # k8s/base) and keeps the drift gauge alone, as an embedded-metric-format log that CloudWatch turns into a metric.
+  prometheus_scrape = {
+    global = { scrape_interval = "1m", scrape_timeout = "10s" }
+    scrape_configs = [{
+      job_name              = local.workload
+      kubernetes_sd_configs = [{ role = "pod", namespaces = { names = [var.service_account_namespace] } }]
+      relabel_configs = [
+        { source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], action = "keep", regex = local.workload },
+        { source_labels = ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], action = "keep", regex = "true" },
+        {
+          source_labels = ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"], action = "replace"
+          regex         = "([^:]+)(?::\\d+)?;(\\d+)", replacement = "$1:$2", target_label = "__address__"
+        },
+        { source_labels = ["__meta_kubernetes_namespace"], action = "replace", target_label = "Namespace" },
+        { source_labels = ["__meta_kubernetes_pod_name"], action = "replace", target_label = "pod_name" },
+      ]
+    }]
+  }
+  cloudwatch_agent_config = {
+    logs = {
+      metrics_collected = {
+        kubernetes = { enhanced_container_insights = true }
+        prometheus = {
+          cluster_name           = var.name
+          log_group_name         = "/aws/containerinsights/${var.name}/prometheus"
+          prometheus_config_path = "/etc/prometheusconfig/prometheus.yaml"
+          emf_processor = {
+            metric_namespace = "ContainerInsights/Prometheus"
+            metric_declaration = [{
+              source_labels    = ["job"]
+              label_matcher    = "^${local.workload}$"
+              dimensions       = [["ClusterName", "Namespace"]]
+              metric_selectors = ["^treeport_drift_psi_max$"]
+            }]
+          }
+        }
+      }
+    }
+  }
+  container_insights_log_groups = concat(
+    ["application", "dataplane", "host", "performance"], var.drift_alarm_enabled ? ["prometheus"] : []
+  )
+}
+
+# The CloudWatch agent and Fluent Bit write these; made first, they get a retention (and the key, if one is given).
+resource "aws_cloudwatch_log_group" "container_insights" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest; a customer-managed key is opt-in through log_kms_key_arn.
+  for_each = toset(local.container_insights_log_groups)
+
+  name              = "/aws/containerinsights/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_iam_role" "cloudwatch_agent" {
+  name               = "${var.name}-cloudwatch-agent"
+  assume_role_policy = local.irsa_trust["cloudwatch_agent"]
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "vpc_cni" {
-  role       = aws_iam_role.vpc_cni.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy"
+# AWS's policy for the agent: PutMetricData, its own log groups and streams, and the EC2/EKS reads that name nodes.
+resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
+  role       = aws_iam_role.cloudwatch_agent.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
 }
 
-# Managed, so its settings are ours: enableNetworkPolicy starts the CNI's network policy agent, without which the
-# NetworkPolicy in k8s/ is accepted and ignored. OVERWRITE takes over the copy EKS installs with the cluster.
-resource "aws_eks_addon" "vpc_cni" {
-  cluster_name                = aws_eks_cluster.this.name
-  addon_name                  = "vpc-cni"
-  service_account_role_arn    = aws_iam_role.vpc_cni.arn
-  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+# Container Insights (enhanced observability): the ContainerInsights metrics the alarms below watch, and with
+# drift_alarm_enabled the pods' drift gauge. The agent runs as the cloudwatch-agent ServiceAccount with its own role,
+# never with the node's.
+resource "aws_eks_addon" "cloudwatch_observability" {
+  cluster_name             = aws_eks_cluster.this.name
+  addon_name               = "amazon-cloudwatch-observability"
+  service_account_role_arn = aws_iam_role.cloudwatch_agent.arn
+  configuration_values = var.drift_alarm_enabled ? jsonencode({
+    agent = { config = local.cloudwatch_agent_config, prometheus = { config = local.prometheus_scrape } }
+  }) : null
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.vpc_cni]
+  depends_on = [aws_iam_role_policy_attachment.cloudwatch_agent, aws_cloudwatch_log_group.container_insights]
+}
+
+# --- alarms and the dashboard ---------------------------------------------------------------------------------------
+
+# Every alarm notifies this topic (subscribe to it: e-mail, chat, paging).
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+locals {
+  pod_dimensions     = { ClusterName = var.name, Namespace = var.service_account_namespace, PodName = local.workload }
+  service_dimensions = { ClusterName = var.name, Namespace = var.service_account_namespace, Service = local.workload }
+  alarms = merge({
+    pod-restarts = {
+      namespace  = "ContainerInsights", metric = "pod_number_of_container_restarts", statistic = "Maximum"
+      dimensions = local.pod_dimensions, threshold = var.alarm_thresholds.pod_restarts, below = false
+      # No figure: no pod reported, which the running-pods alarm covers.
+      missing     = "notBreaching"
+      description = "Container restarts of the Treeport pods (the liveness probe failing, or the container exiting or running out of memory)."
+    }
+    running-pods = {
+      namespace  = "ContainerInsights", metric = "service_number_of_running_pods", statistic = "Minimum"
+      dimensions = local.service_dimensions, threshold = var.alarm_thresholds.min_running_pods, below = true
+      # No figure for the Service: no pod runs behind it.
+      missing     = "breaching"
+      description = "Running pods behind the treeport Service, below the fewest that should serve (the HPA's minimum)."
+    }
+    pod-cpu = {
+      namespace  = "ContainerInsights", metric = "pod_cpu_utilization_over_pod_limit", statistic = "Average"
+      dimensions = local.service_dimensions, threshold = var.alarm_thresholds.pod_cpu_percent, below = false
+      missing    = "notBreaching", description = "CPU of the Treeport pods as a percentage of their limit, averaged over the Service's pods: the HPA is at its maximum or cannot add pods."
+    }
+    pod-memory = {
+      namespace  = "ContainerInsights", metric = "pod_memory_utilization_over_pod_limit", statistic = "Maximum"
+      dimensions = local.service_dimensions, threshold = var.alarm_thresholds.pod_memory_percent, below = false
+      missing    = "notBreaching", description = "Memory of the fullest Treeport pod as a percentage of its limit (the OOM killer acts at 100)."
+    }
+    node-cpu = {
+      namespace  = "ContainerInsights", metric = "node_cpu_utilization", statistic = "Average"
+      dimensions = { ClusterName = var.name }, threshold = var.alarm_thresholds.node_cpu_percent, below = false
+      missing    = "notBreaching", description = "CPU of the cluster's nodes, averaged: the NodePool is at its CPU limit or cannot launch nodes."
+    }
+    failed-nodes = {
+      namespace  = "ContainerInsights", metric = "cluster_failed_node_count", statistic = "Maximum"
+      dimensions = { ClusterName = var.name }, threshold = var.alarm_thresholds.failed_nodes, below = false
+      missing    = "notBreaching", description = "Nodes with a failing condition (memory, disk or PID pressure, not ready)."
+    }
+    }, var.drift_alarm_enabled ? {
+    drift-psi = {
+      namespace  = "ContainerInsights/Prometheus", metric = "treeport_drift_psi_max", statistic = "Maximum"
+      dimensions = { ClusterName = var.name, Namespace = var.service_account_namespace }, threshold = var.alarm_thresholds.drift_psi, below = false
+      missing    = "notBreaching", description = "Largest population stability index (PSI) of a feature or of the score, served rows against the training baseline: live data no longer looks like the training data."
+    }
+  } : {})
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = var.alarm_period_seconds
+  evaluation_periods  = var.alarm_evaluation_periods
+  datapoints_to_alarm = var.alarm_evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = each.value.below ? "LessThanThreshold" : "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = each.value.missing
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+  tags                = var.tags
+}
+
+locals {
+  pod_metric     = ["ClusterName", var.name, "Namespace", var.service_account_namespace, "PodName", local.workload]
+  service_metric = ["ClusterName", var.name, "Namespace", var.service_account_namespace, "Service", local.workload]
+  dashboard_metrics = merge({
+    "Running pods and restarts"       = [concat(["ContainerInsights", "service_number_of_running_pods"], local.service_metric, [{ stat = "Minimum" }]), concat(["ContainerInsights", "pod_number_of_container_restarts"], local.pod_metric, [{ stat = "Maximum", yAxis = "right" }])]
+    "Pod CPU and memory (% of limit)" = [concat(["ContainerInsights", "pod_cpu_utilization_over_pod_limit"], local.service_metric, [{ stat = "Average" }]), concat(["ContainerInsights", "pod_memory_utilization_over_pod_limit"], local.service_metric, [{ stat = "Maximum" }])]
+    "Nodes: CPU (%) and count"        = [["ContainerInsights", "node_cpu_utilization", "ClusterName", var.name, { stat = "Average" }], ["ContainerInsights", "cluster_node_count", "ClusterName", var.name, { stat = "Maximum", yAxis = "right" }], ["ContainerInsights", "cluster_failed_node_count", "ClusterName", var.name, { stat = "Maximum", yAxis = "right" }]]
+    }, var.drift_alarm_enabled ? {
+    "Drift: largest PSI" = [["ContainerInsights/Prometheus", "treeport_drift_psi_max", "ClusterName", var.name, "Namespace", var.service_account_namespace, { stat = "Maximum" }]]
+  } : {})
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = concat(
+      [
+        for i, title in keys(local.dashboard_metrics) : {
+          type = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6
+          properties = {
+            title   = title, region = local.region, view = "timeSeries", period = var.alarm_period_seconds
+            metrics = local.dashboard_metrics[title]
+          }
+        }
+      ],
+      [{
+        type       = "alarm", x = 0, y = 12, width = 24, height = 4
+        properties = { title = "Alarms", alarms = [for a in aws_cloudwatch_metric_alarm.this : a.arn] }
+      }]
+    )
+  })
 }

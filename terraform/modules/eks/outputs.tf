@@ -33,9 +33,19 @@ output "service_account" {
   value       = { namespace = var.service_account_namespace, name = var.service_account_name }
 }
 
-output "node_group_name" {
-  description = "Name of the managed node group."
-  value       = aws_eks_node_group.this.node_group_name
+output "node_role_name" {
+  description = "IAM role of the nodes (the Treeport NodeClass's spec.role); EKS gave it an access entry with AmazonEKSAutoNodePolicy."
+  value       = aws_iam_role.node.name
+}
+
+output "cluster_security_group_id" {
+  description = "Security group EKS made for the cluster; the Treeport NodeClass puts its nodes in it, as the built-in one does."
+  value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
+
+output "node_pool" {
+  description = "What the Treeport NodePool and NodeClass (k8s/eks-auto-mode, rendered by `treeport deploy eks apply`) are given: instance families, vCPU limit, ephemeral storage in GiB."
+  value       = { instance_families = var.node_instance_families, cpu_limit = var.node_pool_cpu_limit, disk_size_gb = var.node_disk_size_gb }
 }
 
 output "vpc_id" {
@@ -58,7 +68,32 @@ output "update_kubeconfig_command" {
   value       = "aws eks update-kubeconfig --region ${local.region} --name ${aws_eks_cluster.this.name}"
 }
 
-output "vpc_cni_role_arn" {
-  description = "Role the aws-node ServiceAccount (VPC CNI) assumes through IRSA; it alone holds AmazonEKS_CNI_Policy."
-  value       = aws_iam_role.vpc_cni.arn
+output "private_subnet_cidrs" {
+  description = "Address ranges of the private subnets, where the nodes run (the CloudWatch agent scrapes the pods from its node's address)."
+  value       = aws_subnet.private[*].cidr_block
+}
+
+output "cloudwatch_agent_role_arn" {
+  description = "Role the CloudWatch agent (amazon-cloudwatch/cloudwatch-agent) assumes through IRSA: CloudWatchAgentServerPolicy."
+  value       = aws_iam_role.cloudwatch_agent.arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe to it)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the cluster's workload."
+  value       = sort([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name])
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the Treeport pods, the nodes and the alarms."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "drift_alarm_enabled" {
+  description = "Whether the CloudWatch agent scrapes the pods' drift gauge (the NetworkPolicy then admits the nodes' addresses on the metrics port)."
+  value       = var.drift_alarm_enabled
 }

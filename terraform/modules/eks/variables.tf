@@ -1,6 +1,6 @@
 variable "name" {
   type        = string
-  description = "Name of the EKS cluster; also names the VPC, roles, node group and KMS key."
+  description = "Name of the EKS cluster; also names the VPC, roles, KMS key, alarms and dashboard."
 
   validation {
     condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{2,37}$", var.name))
@@ -75,53 +75,42 @@ variable "public_access_cidrs" {
   }
 }
 
-variable "node_instance_types" {
+variable "builtin_node_pools" {
   type        = list(string)
-  description = "Instance types of the managed node group: 4th-gen Xeon (Sapphire Rapids) families m7i, c7i, r7i and their -flex variants."
-  default     = ["m7i.large"]
+  description = "EKS Auto Mode's built-in NodePools to enable: general-purpose (C, M and R instances of generation 5 or newer, amd64) and system (for critical add-ons, tainted CriticalAddonsOnly). They run the add-ons from the first apply; the Treeport pods go to the Xeon NodePool that `treeport deploy eks apply` creates. At least one is needed, or the add-ons wait for nodes that never come."
+  default     = ["general-purpose", "system"]
 
   validation {
-    condition     = length(var.node_instance_types) > 0 && alltrue([for t in var.node_instance_types : can(regex("^(m7i|m7i-flex|c7i|c7i-flex|r7i)\\.(large|xlarge|2xlarge|4xlarge|8xlarge|12xlarge|16xlarge|24xlarge|48xlarge)$", t))])
-    error_message = "node_instance_types must list 4th-gen Xeon instance types: m7i.*, m7i-flex.*, c7i.*, c7i-flex.* or r7i.* (e.g. m7i.large)."
+    condition     = length(var.builtin_node_pools) > 0 && alltrue([for p in var.builtin_node_pools : contains(["general-purpose", "system"], p)]) && length(distinct(var.builtin_node_pools)) == length(var.builtin_node_pools)
+    error_message = "builtin_node_pools must name general-purpose, system or both, each once."
   }
 }
 
-variable "node_min_size" {
-  type        = number
-  description = "Fewest nodes in the node group."
-  default     = 2
+variable "node_instance_families" {
+  type        = list(string)
+  description = "Instance families of the Treeport NodePool (its eks.amazonaws.com/instance-family requirement): 4th-gen Xeon (Sapphire Rapids) c7i, m7i, r7i and the -flex variants. Auto Mode picks the size."
+  default     = ["c7i", "m7i", "r7i"]
 
   validation {
-    condition     = var.node_min_size >= 1 && floor(var.node_min_size) == var.node_min_size
-    error_message = "node_min_size must be a whole number of at least 1."
+    condition     = length(var.node_instance_families) > 0 && alltrue([for f in var.node_instance_families : contains(["c7i", "c7i-flex", "m7i", "m7i-flex", "r7i"], f)])
+    error_message = "node_instance_families must list 4th-gen Xeon families: c7i, c7i-flex, m7i, m7i-flex or r7i."
   }
 }
 
-variable "node_desired_size" {
+variable "node_pool_cpu_limit" {
   type        = number
-  description = "Nodes the group starts with (the cluster autoscaler, if installed, moves it afterwards)."
-  default     = 2
+  description = "Most vCPUs the Treeport NodePool's nodes may have together: the ceiling of node autoscaling (the HPA's maxReplicas must fit under it)."
+  default     = 32
 
   validation {
-    condition     = var.node_desired_size >= var.node_min_size && var.node_desired_size <= var.node_max_size
-    error_message = "node_desired_size must be between node_min_size and node_max_size."
-  }
-}
-
-variable "node_max_size" {
-  type        = number
-  description = "Most nodes in the node group."
-  default     = 6
-
-  validation {
-    condition     = var.node_max_size >= var.node_min_size && var.node_max_size <= 100 && floor(var.node_max_size) == var.node_max_size
-    error_message = "node_max_size must be a whole number between node_min_size and 100."
+    condition     = var.node_pool_cpu_limit >= 4 && var.node_pool_cpu_limit <= 10000 && floor(var.node_pool_cpu_limit) == var.node_pool_cpu_limit
+    error_message = "node_pool_cpu_limit must be a whole number of vCPUs from 4 to 10000."
   }
 }
 
 variable "node_disk_size_gb" {
   type        = number
-  description = "Root volume of each node (encrypted gp3), in GiB."
+  description = "Ephemeral storage (the encrypted data volume) of each Treeport node, in GiB: the NodeClass's ephemeralStorage.size."
   default     = 50
 
   validation {
@@ -173,4 +162,61 @@ variable "flow_logs_enabled" {
   type        = bool
   description = "Record the VPC's rejected and accepted traffic in CloudWatch Logs."
   default     = true
+}
+
+variable "drift_alarm_enabled" {
+  type        = bool
+  description = "Have the CloudWatch agent scrape the pods' metrics port and alarm on the drift gauge treeport_drift_psi_max. Off by default: it sets the amazon-cloudwatch-observability add-on's agent.config and agent.prometheus values, keys of the add-on's Helm chart that were not checked against `aws eks describe-addon-configuration` for your add-on version."
+  default     = false
+}
+
+variable "alarm_thresholds" {
+  type = object({
+    pod_restarts       = optional(number, 3)
+    min_running_pods   = optional(number, 2)
+    pod_cpu_percent    = optional(number, 90)
+    pod_memory_percent = optional(number, 90)
+    node_cpu_percent   = optional(number, 85)
+    failed_nodes       = optional(number, 1)
+    drift_psi          = optional(number, 0.2)
+  })
+  description = "When each alarm fires, per period: container restarts of a Treeport pod, fewer running pods than min_running_pods (the HPA's minReplicas), pod CPU (average) and memory (fullest pod) as a percentage of their limits, node CPU percentage, failed nodes, and the largest drift PSI (0.2 is the usual line for a significant shift)."
+  default     = {}
+
+  validation {
+    condition     = var.alarm_thresholds.pod_restarts >= 1 && var.alarm_thresholds.min_running_pods >= 1 && var.alarm_thresholds.failed_nodes >= 1
+    error_message = "alarm_thresholds.pod_restarts, min_running_pods and failed_nodes are counts of at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for p in [var.alarm_thresholds.pod_cpu_percent, var.alarm_thresholds.pod_memory_percent, var.alarm_thresholds.node_cpu_percent] : p > 0 && p <= 100])
+    error_message = "alarm_thresholds.pod_cpu_percent, pod_memory_percent and node_cpu_percent are percentages: more than 0, at most 100."
+  }
+
+  validation {
+    condition     = var.alarm_thresholds.drift_psi > 0 && var.alarm_thresholds.drift_psi <= 10
+    error_message = "alarm_thresholds.drift_psi must be more than 0 and at most 10."
+  }
+}
+
+variable "alarm_period_seconds" {
+  type        = number
+  description = "Length in seconds of the period each alarm evaluates: a multiple of 60 (Container Insights reports once a minute)."
+  default     = 60
+
+  validation {
+    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds <= 86400 && var.alarm_period_seconds % 60 == 0
+    error_message = "alarm_period_seconds must be a multiple of 60, at most 86400."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  type        = number
+  description = "Consecutive breaching periods before an alarm fires (each of them must breach)."
+  default     = 3
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && var.alarm_evaluation_periods <= 10 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number from 1 to 10."
+  }
 }

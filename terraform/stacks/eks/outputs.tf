@@ -77,3 +77,48 @@ output "api_key_digests" {
   description = "SHA-256 digests of the accepted API keys (the treeport-api-keys Secret)."
   value       = var.api_key_digests
 }
+
+output "node_role_name" {
+  description = "IAM role of the nodes (the Treeport NodeClass's spec.role)."
+  value       = module.eks.node_role_name
+}
+
+output "cluster_security_group_id" {
+  description = "The cluster's security group (the Treeport NodeClass's nodes join it)."
+  value       = module.eks.cluster_security_group_id
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets (the Treeport NodeClass places its nodes there)."
+  value       = module.eks.private_subnet_ids
+}
+
+output "private_subnet_cidrs" {
+  description = "Address ranges of the private subnets (the nodes)."
+  value       = module.eks.private_subnet_cidrs
+}
+
+output "node_pool" {
+  description = "Instance families, vCPU limit and disk size of the Treeport NodePool."
+  value       = module.eks.node_pool
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe to it)."
+  value       = module.eks.alarm_topic_arn
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the stack."
+  value       = module.eks.alarm_names
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the pods, nodes and alarms."
+  value       = module.eks.dashboard_name
+}
+
+output "drift_alarm_enabled" {
+  description = "Whether the CloudWatch agent scrapes the pods' drift gauge."
+  value       = module.eks.drift_alarm_enabled
+}

@@ -9,47 +9,25 @@ variable "kubernetes_version" {
   }
 }
 
-variable "node_instance_types" {
+variable "node_instance_families" {
   type        = list(string)
-  description = "Node instance types (4th-gen Xeon: m7i, c7i, r7i and -flex variants)."
-  default     = ["m7i.large"]
+  description = "Instance families of the Treeport NodePool (4th-gen Xeon: c7i, m7i, r7i and -flex variants); EKS Auto Mode picks the sizes."
+  default     = ["c7i", "m7i", "r7i"]
 
   validation {
-    condition     = length(var.node_instance_types) > 0 && alltrue([for t in var.node_instance_types : can(regex("^(m7i|m7i-flex|c7i|c7i-flex|r7i)\\.", t))])
-    error_message = "node_instance_types must be m7i.*, m7i-flex.*, c7i.*, c7i-flex.* or r7i.* types."
+    condition     = length(var.node_instance_families) > 0 && alltrue([for f in var.node_instance_families : contains(["c7i", "c7i-flex", "m7i", "m7i-flex", "r7i"], f)])
+    error_message = "node_instance_families must list c7i, c7i-flex, m7i, m7i-flex or r7i."
   }
 }
 
-variable "node_min_size" {
+variable "node_pool_cpu_limit" {
   type        = number
-  description = "Fewest nodes."
-  default     = 2
+  description = "Most vCPUs the Treeport NodePool's nodes may have together (the ceiling of node autoscaling)."
+  default     = 32
 
   validation {
-    condition     = var.node_min_size >= 1
-    error_message = "node_min_size must be at least 1."
-  }
-}
-
-variable "node_desired_size" {
-  type        = number
-  description = "Nodes to start with."
-  default     = 2
-
-  validation {
-    condition     = var.node_desired_size >= var.node_min_size && var.node_desired_size <= var.node_max_size
-    error_message = "node_desired_size must be between node_min_size and node_max_size."
-  }
-}
-
-variable "node_max_size" {
-  type        = number
-  description = "Most nodes."
-  default     = 6
-
-  validation {
-    condition     = var.node_max_size >= var.node_min_size && var.node_max_size <= 100
-    error_message = "node_max_size must be between node_min_size and 100."
+    condition     = var.node_pool_cpu_limit >= 4 && var.node_pool_cpu_limit <= 10000
+    error_message = "node_pool_cpu_limit must be from 4 to 10000 vCPUs."
   }
 }
 
@@ -140,4 +118,24 @@ variable "api_key_digests" {
     condition     = alltrue([for d in var.api_key_digests : can(regex("^[0-9a-f]{64}$", d))])
     error_message = "api_key_digests must be lowercase SHA-256 hex digests (64 characters each)."
   }
+}
+
+variable "drift_alarm_enabled" {
+  type        = bool
+  description = "Scrape the pods' drift gauge with the CloudWatch agent and alarm on it (see the eks module's README before turning it on)."
+  default     = false
+}
+
+variable "alarm_thresholds" {
+  type = object({
+    pod_restarts       = optional(number)
+    min_running_pods   = optional(number)
+    pod_cpu_percent    = optional(number)
+    pod_memory_percent = optional(number)
+    node_cpu_percent   = optional(number)
+    failed_nodes       = optional(number)
+    drift_psi          = optional(number)
+  })
+  description = "Thresholds of the alarms (the eks module's alarm_thresholds); a value left out keeps the module's default."
+  default     = {}
 }
