@@ -15,6 +15,7 @@ from api.errors import register_error_handlers
 from api.fastjson import FastJSONProvider
 from api.fastpath import STARTED, FastPredict
 from api.metrics import Metrics
+from api.monitoring import Monitoring
 from api.observe import RequestObserver, request_id
 from api.openapi import openapi_document
 from api.routes.table import OPEN_ENDPOINTS, ROUTES
@@ -53,7 +54,14 @@ def create_app(
     app.json.compact = True
 
     metrics = Metrics()
-    state = ModelState(settings, on_change=lambda p: metrics.set_model(p.name, p.version, p.backend_name))
+    monitoring = Monitoring(settings)
+    metrics.add_collector(monitoring.collector())
+
+    def served(p: Predictor) -> None:
+        metrics.set_model(p.name, p.version, p.backend_name)
+        monitoring.watch(p)
+
+    state = ModelState(settings, on_change=served)
     if predictor is not None:
         state.set(predictor)
     elif load_model:
@@ -66,7 +74,13 @@ def create_app(
     hardware = serving_hardware(settings, state)
     logging.getLogger("treeport.api").info(summary_line(hardware))
     services = Services(
-        settings=settings, state=state, metrics=metrics, dataplane=plane, openapi=openapi, hardware=hardware
+        settings=settings,
+        state=state,
+        metrics=metrics,
+        dataplane=plane,
+        openapi=openapi,
+        hardware=hardware,
+        monitoring=monitoring,
     )
     app.extensions[EXTENSION] = services
 

@@ -14,7 +14,9 @@ Workers are `api.worker.BufferingWorker` (Tornado reads each request whole befor
 Each worker builds its own app (and loads the model) after the fork: `preload_app` is off, so no
 daal4py/oneDAL state or reload thread is shared across a fork. Prometheus runs in multiprocess mode:
 the master points PROMETHEUS_MULTIPROC_DIR at an empty directory before any worker starts (a fresh
-temporary one unless the variable is already set), and drops a dead worker's live gauges.
+temporary one unless the variable is already set), and drops a dead worker's live gauges. The drift counts
+(api/monitoring.py) live beside them, one file per worker under `$PROMETHEUS_MULTIPROC_DIR/drift` (or
+TREEPORT_DRIFT_DIR), cleared as the master starts and summed by whoever reads them.
 
 Shutdown: on SIGTERM the master stops accepting, each worker finishes the request it is serving, and
 workers still busy after `graceful_timeout` seconds are killed. Kubernetes'
@@ -83,6 +85,22 @@ def on_starting(server: Any) -> None:
         os.environ[MULTIPROC_ENV] = directory
         os.environ[_OWNED_DIR_ENV] = directory
     server.log.info("prometheus multiprocess directory: %s", directory)
+    _clear_drift_counts()
+
+
+def _clear_drift_counts() -> None:
+    """Remove drift counts an earlier run left (they would count in this run's window), before any worker forks."""
+    from api.monitoring import drift_directory
+    from api.settings import Settings
+
+    try:
+        folder = drift_directory(Settings.from_env())
+    except UserError as exc:
+        raise SystemExit(exc.message) from None
+    if folder is not None:
+        from model.drift_files import clear
+
+        clear(folder)
 
 
 def _metrics_address() -> tuple[str, int] | None:
@@ -102,15 +120,21 @@ def when_ready(server: Any) -> None:
     """Serve the aggregate of every worker's metrics from the master on `TREEPORT_METRICS_BIND`, if set.
 
     A port of its own keeps the scrape outside the API keys (a Prometheus scrape annotation cannot send one)
-    and off the serving workers; the master reads the same multiprocess files the workers write.
+    and off the serving workers; the master reads the same multiprocess files the workers write, and the drift
+    gauges from the workers' drift counts (numpy is imported in the master only when it is first scraped).
     """
     address = _METRICS_ADDRESS
     if address is None:
         return
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
+    from api.monitoring import directory_collector
+
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
+    drift = directory_collector()
+    if drift is not None:
+        registry.register(drift)
     start_http_server(address[1], addr=address[0], registry=registry)
     server.log.info("metrics of all workers on http://%s:%d/metrics", *address)
 

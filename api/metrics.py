@@ -8,6 +8,7 @@ own registry, so tests can build many apps in one process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -54,6 +55,7 @@ class Metrics:
             multiprocess_mode="liveall",
         )
         self._model_labels: tuple[str, str, str] | None = None
+        self._collectors: list[Any] = []
 
     def set_model(self, name: str, version: str, backend: str) -> None:
         """Record the served model, replacing an earlier one."""
@@ -68,10 +70,17 @@ class Metrics:
                 self.model_info.remove(*previous)
         self.model_info.labels(*labels).set(1)
 
+    def add_collector(self, collector: Any) -> None:
+        """Expose a custom collector's metrics too (computed when scraped, e.g. the drift gauges)."""
+        self._collectors.append(collector)
+        self.registry.register(collector)
+
     def exposition(self) -> bytes:
         """Return the text format of all metrics, aggregated over workers in multiprocess mode."""
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._collectors:
+                registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)

@@ -146,6 +146,64 @@ def _object(properties: dict[str, Any], required: list[str] | None = None, **ext
     return schema
 
 
+def _monitoring_schemas() -> dict[str, Any]:
+    """Return the components of `GET /monitoring` (the JSON of `api.monitoring.Monitoring.report`)."""
+    share = {**_NUMBER, "minimum": 0, "maximum": 1}
+    psi = {"type": ["number", "null"], "minimum": 0, "description": "Population stability index; null before any row."}
+    statuses = ["ok", "drifting", "no_rows", "no_baseline", "baseline_unusable", "not_counted", "off"]
+    return {
+        "DriftBin": _object({"label": _STRING, "expected": share, "actual": share}),
+        "FeatureDrift": _object(
+            {
+                "name": _STRING,
+                "kind": {"enum": ["numeric", "categorical", "score", "label"]},
+                "psi": psi,
+                "drifting": {"type": "boolean"},
+                "status": {"enum": ["ok", "drifting", "no_rows"]},
+                "missing": {
+                    "oneOf": [_object({"expected": share, "actual": share}), {"type": "null"}],
+                    "description": "Share of missing values (numeric) or missing-or-unseen categories; null for the "
+                    "score of a binary or regression model.",
+                },
+                "bins": {"type": "array", "items": _ref("DriftBin")},
+            }
+        ),
+        "DriftWindow": _object(
+            {
+                "kind": {"enum": ["sliding", "since_start"]},
+                "seconds": {"type": ["number", "null"]},
+                "buckets": {"type": "integer", "minimum": 1},
+                "bucket_seconds": {"type": ["number", "null"]},
+                "start": {**_STRING, "description": "Start of the oldest bucket counted (sliding windows)."},
+                "end": _STRING,
+            },
+            required=["kind", "seconds", "buckets", "bucket_seconds", "end"],
+        ),
+        "MonitoringResponse": _object(
+            {
+                "model": _ref("ModelRef"),
+                "status": {"enum": statuses, "description": "`drifting` when any PSI passes `threshold`."},
+                "reason": {**_STRING, "description": "Why nothing is counted (a status but ok/drifting/no_rows)."},
+                "threshold": _NUMBER,
+                "scope": {"enum": ["workers", "process"], "description": "Counts of all workers, or this process's."},
+                "window": _ref("DriftWindow"),
+                "counters": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Count files summed: one per worker and model load (`scope` workers).",
+                },
+                "rows": {"type": "integer", "minimum": 0, "description": "Rows counted in the window."},
+                "psi_max": psi,
+                "alarm": {"type": "boolean"},
+                "drifting": {"type": "array", "items": _STRING, "description": "Features whose PSI passes."},
+                "score": _ref("FeatureDrift"),
+                "features": {"type": "array", "items": _ref("FeatureDrift")},
+            },
+            required=["model", "status", "threshold", "scope"],
+        ),
+    }
+
+
 def _schemas(schema: ModelSchema | None) -> dict[str, Any]:
     scalar = {"type": ["number", "string", "boolean", "null"]}
     return {
@@ -257,6 +315,7 @@ def _schemas(schema: ModelSchema | None) -> dict[str, Any]:
                 "hardware": _ref("Hardware"),
             }
         ),
+        **_monitoring_schemas(),
         "V2ServerMetadata": _object(
             {"name": _STRING, "version": _STRING, "extensions": {"type": "array", "items": _STRING}}
         ),

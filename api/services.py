@@ -11,6 +11,7 @@ from flask import current_app
 
 from api.dataplane import DataPlane
 from api.metrics import Metrics
+from api.monitoring import Monitoring
 from api.settings import Settings
 from api.state import ModelState
 
@@ -19,7 +20,8 @@ EXTENSION = "treeport"
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, the served model, the data plane, the metrics, the OpenAPI document and the hardware report."""
+    """Settings, the served model, the data plane, the metrics, the OpenAPI document, the hardware report and the
+    drift monitoring."""
 
     settings: Settings
     state: ModelState
@@ -27,6 +29,8 @@ class Services:
     dataplane: DataPlane
     openapi: Callable[[], dict[str, Any]]
     """Return the OpenAPI document for the model served now."""
+    monitoring: Monitoring
+    """Drift counting of the served model (`api.monitoring`), for `GET /monitoring` and the drift gauges."""
     hardware: dict[str, Any] = field(default_factory=dict)
     """What this process runs on (`model.hardware.hardware_report`), for `GET /metadata`."""
 

@@ -17,6 +17,9 @@ SERVING_BACKENDS = ("daal4py", "xgboost", "sagemaker")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # SageMaker's own rule for endpoint names (CreateEndpoint's EndpointName pattern).
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MIN_DRIFT_WINDOW_SECONDS = 60.0
+MAX_DRIFT_WINDOW_SECONDS = 30 * 24 * 3600.0
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,18 @@ class Settings:
     load_retry_max_seconds: float = 30.0
     """Longest wait between retries of a failed first model load (the wait doubles from 0.25 s up to this)."""
 
+    drift: bool = True
+    """Count served rows against the bundle's drift baseline (`GET /monitoring`, `treeport_drift_*`); off: none."""
+
+    drift_window_seconds: float = 3600.0
+    """Drift is computed over the rows served in the last this many seconds (12 buckets); 0: since the start."""
+
+    drift_threshold: float = 0.2
+    """PSI above which a feature, or the score, is reported drifting."""
+
+    drift_dir: str = ""
+    """Folder of the per-worker drift count files; empty: `$PROMETHEUS_MULTIPROC_DIR/drift` when set, else in memory."""
+
     def __post_init__(self) -> None:
         if self.backend == "local":
             object.__setattr__(self, "backend", "daal4py")
@@ -88,6 +103,14 @@ class Settings:
             raise UserError(f"{PREFIX}LOAD_RETRY_MAX_SECONDS must be positive, got {self.load_retry_max_seconds}")
         if self.reload_seconds < 0:
             raise UserError(f"{PREFIX}RELOAD_SECONDS must not be negative, got {self.reload_seconds}")
+        window = self.drift_window_seconds
+        if not (window == 0 or MIN_DRIFT_WINDOW_SECONDS <= window <= MAX_DRIFT_WINDOW_SECONDS):
+            raise UserError(
+                f"{PREFIX}DRIFT_WINDOW_SECONDS must be 0 (since start) or {MIN_DRIFT_WINDOW_SECONDS:g} to "
+                f"{MAX_DRIFT_WINDOW_SECONDS:g} seconds, got {window}"
+            )
+        if not 0 < self.drift_threshold < float("inf"):
+            raise UserError(f"{PREFIX}DRIFT_THRESHOLD must be a positive number, got {self.drift_threshold}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,15 +130,21 @@ def _parse(name: str, raw: str) -> object:
     try:
         if name in ("max_rows", "max_body_bytes", "threads"):
             return int(raw)
-        if name in ("reload_seconds", "sagemaker_timeout_seconds", "load_retry_max_seconds"):
+        if name in (
+            "reload_seconds",
+            "sagemaker_timeout_seconds",
+            "load_retry_max_seconds",
+            "drift_window_seconds",
+            "drift_threshold",
+        ):
             return float(raw)
     except ValueError:
         raise UserError(f"{var} must be a number, got {raw!r}") from None
-    if name == "ignore_unknown_features":
+    if name in ("ignore_unknown_features", "drift"):
         lowered = raw.lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no"):
-            raise UserError(f"{var} must be 1/0 or true/false, got {raw!r}")
-        return lowered in ("1", "true", "yes")
+        if lowered not in (*_TRUE, *_FALSE):
+            raise UserError(f"{var} must be 1/0 or true/false (or on/off), got {raw!r}")
+        return lowered in _TRUE
     if name == "api_keys":
         return tuple(k.strip().lower() for k in raw.split(",") if k.strip())
     return raw

@@ -1,7 +1,8 @@
 """Where a one-row `/predict` spends its time inside one process: the WSGI call without a server around it.
 
 Per request, in microseconds (the best of interleaved blocks, as `timeit` does):
-  - `treeport /predict`: the app as served (the fast path of `api.fastpath` answers);
+  - `treeport /predict`: the app as served (the fast path of `api.fastpath` answers), drift monitoring on;
+  - `treeport /predict, drift off`: the same with `TREEPORT_DRIFT=off` (no counting against the baseline);
   - `treeport /predict via Flask`: the same app with the fast path off (Flask's route answers);
   - `treeport /health`: a route with no body and no model, through Flask and Treeport's hooks;
   - `hello /predict`, `hello /health`: a hello-world Flask app (reads the body, answers a small JSON);
@@ -9,7 +10,8 @@ Per request, in microseconds (the best of interleaved blocks, as `timeit` does):
 
     .venv/bin/python bench/app_overhead.py [--store URI] [--blocks 7] [--calls 1000]
 
-Without --store it trains the default credit-risk model into a temporary store.
+Without --store it trains the default credit-risk model into a temporary store. Last line:
+`drift.throughput_ratio`, one-row /predict calls per second with drift monitoring over those without (target >= 0.95).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.data import EXAMPLE_RECORD  # noqa: E402  (after the path set-up: this file runs as a script)
+from bench.common import machine  # noqa: E402  (after the path set-up: this file runs as a script)
+from model.data import EXAMPLE_RECORD  # noqa: E402
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(model_store=store, threads=1)
         app = create_app(settings)
         via_flask = create_app(settings, fast_path=False)  # every request goes to Flask
+        drift_off = create_app(Settings(model_store=store, threads=1, drift=False))
         # The access log is written on every path alike; to a file it would only add noise.
         logging.getLogger("treeport").handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
         predictor = app.extensions[EXTENSION].state.predictor
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [EXAMPLE_RECORD]
         calls = {
             "treeport /predict": caller(app, "/predict", "POST", body),
+            "treeport /predict, drift off": caller(drift_off, "/predict", "POST", body),
             "treeport /predict via Flask": caller(via_flask, "/predict", "POST", body),
             "treeport /health": caller(app, "/health", "GET", b""),
             "hello /predict": caller(hello, "/predict", "POST", body),
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one-row /predict inside one process, µs per call (best of {args.blocks} blocks of {args.calls})")
     for name, us in result.items():
         print(f"{name:<30} {us:8.1f}")
+    ratio = result["treeport /predict, drift off"] / result["treeport /predict"]
+    cpu = machine()
+    print(f"cpu: {cpu['cpu']} ({cpu['cpus_allowed']} allowed)")
+    print(f"drift.throughput_ratio {ratio:.3f} (one-row /predict per second, monitoring on over off; target >= 0.95)")
     return 0
 
 

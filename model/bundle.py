@@ -3,6 +3,7 @@
 <store>/<name>/<version>/manifest.json
 <store>/<name>/<version>/model.json
 <store>/<name>/<version>/preprocessor.json
+<store>/<name>/<version>/baseline.json         (the drift baseline, model/drift.py; bundles from before it have none)
 <store>/<name>/<version>/report/metrics.json   (and the report's PNG plots, see model/report.py)
 <store>/<name>/LATEST
 """
@@ -25,6 +26,7 @@ from model.store import Store
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.json"
 PREPROCESSOR_FILE = "preprocessor.json"
+BASELINE_FILE = "baseline.json"
 REPORT_PREFIX = "report/"
 METRICS_FILE = f"{REPORT_PREFIX}metrics.json"
 LATEST_FILE = "LATEST"
@@ -146,11 +148,18 @@ def resolve_version(store: Store, name: str, version: str = LATEST) -> str:
     return check_name(pointer, "version in LATEST")
 
 
-def load_bundle(store: Store, name: str, version: str = LATEST, only: tuple[str, ...] | None = None) -> Bundle:
+def load_bundle(
+    store: Store,
+    name: str,
+    version: str = LATEST,
+    only: tuple[str, ...] | None = None,
+    optional: tuple[str, ...] = (),
+) -> Bundle:
     """Read and verify a bundle: every file's size and SHA-256 must match the manifest.
 
     `only` names the files to read and verify (serving needs the model and the preprocessor, not the
-    report's plots: on S3 each file is a GET at cold start); by default every listed file is.
+    report's plots: on S3 each file is a GET at cold start); by default every listed file is. `optional`
+    names more files to read and verify with `only` when the manifest lists them (older bundles lack a baseline).
     """
     version = resolve_version(store, name, version)
     prefix = f"{name}/{version}"
@@ -179,7 +188,7 @@ def load_bundle(store: Store, name: str, version: str = LATEST, only: tuple[str,
         if filename not in listed:
             raise BundleIntegrityError(f"{store.location(prefix)}: manifest does not list {filename}")
     for filename, expected in listed.items():
-        if only is not None and filename not in only:
+        if only is not None and filename not in only and filename not in optional:
             continue
         location = store.location(f"{prefix}/{filename}")
         try:

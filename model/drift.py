@@ -110,7 +110,7 @@ def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
     return tuple(float(c) for c in np.unique(cuts) if c > present.min())
 
 
-def _numeric_ids(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+def _numeric_ids(values: np.ndarray, edges: tuple[float, ...] | np.ndarray) -> np.ndarray:
     """Return each value's bin within its feature: 0 if missing, else 1 + the number of edges <= it."""
     ids = np.searchsorted(np.asarray(edges, dtype=np.float64), values.astype(np.float64), side="right") + 1
     ids[np.isnan(values)] = 0
@@ -136,6 +136,7 @@ class FeatureDrift:
             "kind": self.kind,
             "psi": self.psi,
             "drifting": self.drifting,
+            "status": "no_rows" if self.psi is None else ("drifting" if self.drifting else "ok"),
             "missing": {"expected": self.expected[0], "actual": self.actual[0]}
             if self.labels and self.labels[0] in (MISSING, MISSING_OR_UNSEEN)
             else None,
@@ -199,20 +200,14 @@ class Baseline:
             self.offsets.append(total)
             total += len(f.labels)
         self.n_bins = total
-        numeric = [(i, f) for i, f in enumerate(features) if f.kind == "numeric"]
+        # Numeric: one searchsorted per feature, the lookup the baseline was fitted with (`_numeric_ids`); on a
+        # batch of buffered rows (model/drift_counts.py) that beats any broadcast comparison of all features at once.
+        self._numeric = [
+            (f.columns[0], np.asarray(f.edges, dtype=np.float64), self.offsets[i])
+            for i, f in enumerate(features)
+            if f.kind == "numeric"
+        ]
         categorical = [(i, f) for i, f in enumerate(features) if f.kind == "categorical"]
-        self._numeric_columns = np.array([f.columns[0] for _, f in numeric], dtype=np.intp)
-        # Numeric lookup for all features at once: a value's bin is the count of padded edges above it, mapped
-        # through a table. Each row of `_edges` holds one feature's edges, then +inf at least once, so a real value
-        # always counts at least one edge above it; NaN compares False everywhere and counts none: bin "missing".
-        width = max((len(f.edges) for _, f in numeric), default=0) + 1
-        self._edges = np.full((len(numeric), width), np.inf)
-        self._lookup = np.zeros((len(numeric), width + 1), dtype=np.intp)
-        for j, (i, f) in enumerate(numeric):
-            self._edges[j, : len(f.edges)] = f.edges
-            above = np.arange(width + 1)
-            # `above` edges above a value means (width - above) real edges at or below it.
-            self._lookup[j] = np.where(above == 0, self.offsets[i], self.offsets[i] + 1 + (width - above))
         # Categorical: a row's code in each feature is the dot product of its one-hot block with 1..k; a missing
         # or unseen category is NaN across the block, so its code is NaN, read as bin 0.
         one_hot = [c for _, f in categorical for c in f.columns]
@@ -227,6 +222,11 @@ class Baseline:
         self._score_edges = np.asarray(score.edges, dtype=np.float64)
 
     @property
+    def output_width(self) -> int:
+        """Return the model's outputs per row: one (probability or value), or one per class (multiclass)."""
+        return len(self.score.labels) - 1 if self.score.kind == "label" else 1
+
+    @property
     def names(self) -> list[str]:
         """Return the feature names, in schema order."""
         return [f.name for f in self.features]
@@ -234,14 +234,11 @@ class Baseline:
     def counts(self, x: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Return the flat bin counts (int64, `n_bins` long) of encoded rows `x` and the model's `outputs` for them."""
         n = len(x)
-        ids: list[np.ndarray] = []
-        if len(self._numeric_columns):
-            values = x[:, self._numeric_columns]
-            above = (values[:, :, None] < self._edges).sum(axis=2)
-            ids.append(self._lookup[np.arange(len(self._numeric_columns)), above].ravel())
+        ids = [_numeric_ids(x[:, column], edges) + offset for column, edges, offset in self._numeric]
         if len(self._categorical_offsets):
-            # NaN (missing or unseen) becomes 0 first: in the product a NaN would spill into every feature's code.
-            block = np.nan_to_num(x[:, self._one_hot_columns], nan=0.0)
+            # NaN (missing or unseen) becomes 0 first (fmax drops NaN): in the product a NaN would spill into every
+            # feature's code.
+            block = np.fmax(x[:, self._one_hot_columns], 0.0)
             ids.append(((block @ self._codes).astype(np.intp) + self._categorical_offsets).ravel())
         ids.append(self._score_ids(outputs, n))
         return np.bincount(np.concatenate(ids), minlength=self.n_bins).astype(np.int64)
@@ -250,7 +247,7 @@ class Baseline:
         offset = self.offsets[-1]
         if self.score.kind == "label":
             return np.asarray(outputs).reshape(n, -1).argmax(axis=1) + (offset + 1)
-        return _numeric_ids(np.asarray(outputs, dtype=np.float64).reshape(n), self.score.edges) + offset
+        return _numeric_ids(np.asarray(outputs, dtype=np.float64).reshape(n), self._score_edges) + offset
 
     def report(self, counts: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> DriftReport:
         """Compare flat bin counts with the baseline: PSI per feature and for the score, flagged at `threshold`."""

@@ -1,13 +1,13 @@
 """The training pipeline: wires the plain step functions from data to a published bundle.
 
 load -> schema -> split -> fit preprocessor (train only) -> xgboost.train -> evaluate (test)
--> gate -> convert to daal4py -> parity (test rows) -> report -> publish (LATEST last)
+-> gate -> convert to daal4py -> parity (test rows) -> drift baseline (test rows) -> report -> publish (LATEST last)
 
 The first half runs on an engine (`model.engines`): `train_local` in this process, or
 `model.distributed.train_on_dask` (xgboost.dask on a Dask cluster; imported only when asked for). Both hand a
 `Trained` to the second half, `publish_trained`, so every bundle is judged, converted and published the same
 way; `publish_trained` is its steps in order: `judge` (evaluate and gate), `check_parity`,
-`check_serving_encoding`, `build_report`, `build_manifest`, then `bundle.publish`.
+`check_serving_encoding`, `build_baseline`, `build_report`, `build_manifest`, then `bundle.publish`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from model import bundle as bundle_io
 from model.backends import Daal4pyBackend
 from model.convert import Parity, convert, converted_outputs, parity
+from model.drift import fit_baseline
 from model.engines import DEFAULT_NAME, TrainConfig, Trained, class_count, engine
 from model.errors import ModelRejected, ValidationError
 from model.evaluate import evaluate, gate, thresholds_for
@@ -134,6 +135,25 @@ def check_serving_encoding(
     return {"rows": len(records), "checked": True, "matches": True}
 
 
+def build_baseline(trained: Trained, clock: dict[str, float]) -> bytes:
+    """Return `baseline.json`: the drift baseline of the test rows the model was judged on, and its outputs there.
+
+    The served model's view of what live traffic should look like (model/drift.py): the encoded parity rows (every
+    test row locally, a bounded prefix on Dask) and XGBoost's outputs on them, which daal4py matches (parity).
+    """
+    t = time.perf_counter()
+    schema = trained.schema
+    baseline = fit_baseline(
+        trained.preprocessor,
+        np.asarray(trained.x_parity),
+        np.asarray(trained.reference_parity),
+        schema.target.task,
+        list(schema.target.classes),
+    )
+    clock["baseline_s"] = time.perf_counter() - t
+    return bundle_io.to_json_bytes(baseline.to_dict())
+
+
 def build_report(
     config: TrainConfig, version: str, trained: Trained, judged: Judged, clock: dict[str, float]
 ) -> dict[str, bytes]:
@@ -198,6 +218,7 @@ def publish_trained(config: TrainConfig, store: Store, trained: Trained, threads
     files = {
         bundle_io.MODEL_FILE: model_bytes,
         bundle_io.PREPROCESSOR_FILE: bundle_io.to_json_bytes(trained.preprocessor.to_dict()),
+        bundle_io.BASELINE_FILE: build_baseline(trained, clock),
         **build_report(config, version, trained, judged, clock),
     }
     clock["total_s"] = time.perf_counter() - started

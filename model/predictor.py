@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from model.backends import BACKENDS, make_backend
-from model.bundle import LATEST, MODEL_FILE, PREPROCESSOR_FILE, Bundle, load_bundle
+from model.bundle import BASELINE_FILE, LATEST, MODEL_FILE, PREPROCESSOR_FILE, Bundle, load_bundle
 from model.errors import UserError
 from model.hardware import allowed_cpus
 from model.served import ServedBundle
@@ -26,13 +27,17 @@ class Predictor(ServedBundle):
         with bundle.building(MODEL_FILE):
             self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
         self.backend_name = backend
+        self.observer: Callable[[np.ndarray, np.ndarray], None] | None = None
+        """Called with every encoded matrix `predict` answers and the outputs for it (drift counting); None: none."""
 
     @classmethod
     def load(
         cls, store_uri: str, name: str, version: str = LATEST, backend: str = "daal4py", threads: int | None = None
     ) -> Predictor:
         """Load and verify a bundle from a store URI and build a Predictor on it."""
-        bundle = load_bundle(open_store(store_uri), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE))
+        bundle = load_bundle(
+            open_store(store_uri), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE), optional=(BASELINE_FILE,)
+        )
         return cls(bundle, backend=backend, threads=threads)
 
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
@@ -41,7 +46,11 @@ class Predictor(ServedBundle):
         Binary: `{"label", "probability"}` (probability of the positive class); multiclass:
         `{"label", "probabilities": {class: p}}`; regression: `{"value"}`.
         """
-        return self.format(self.backend.outputs(self.encode(records, ignore_unknown)))
+        x = self.encode(records, ignore_unknown)
+        outputs = self.backend.outputs(x)
+        if self.observer is not None:
+            self.observer(x, outputs)
+        return self.format(outputs)
 
     def explain(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Return SHAP contributions per raw feature (one-hot columns summed back) with the bias.

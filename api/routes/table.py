@@ -18,7 +18,7 @@ from typing import Any
 
 from api.errors import OIP_PREFIX
 from api.inputs import CSV_TYPES, JSON_TYPES
-from api.routes import health, predict, sagemaker, v2
+from api.routes import health, monitoring, predict, sagemaker, v2
 
 JSON = JSON_TYPES[0]
 CSV = CSV_TYPES[0]
@@ -100,6 +100,10 @@ ROUTES: tuple[Route, ...] = (
           (503,)),
     Route("GET", "/metrics", health.metrics, "metrics", "Prometheus metrics (aggregated over gunicorn workers)",
           "operations", Answer("Prometheus text exposition format.", {"text/plain": {"type": "string"}})),
+    Route("GET", "/monitoring", monitoring.monitoring, "monitoring",
+          "Drift of the served rows against the training baseline: PSI per feature and of the score", "operations",
+          Answer("The drift report of the served model over the window (`status` says when nothing is counted).",
+                 {JSON: "MonitoringResponse"}), (503,)),
     Route("GET", "/openapi.json", health.openapi, "openapi", "This OpenAPI 3.1 document", "operations",
           Answer("The document; `Record` describes the served model's features.", {JSON: {"type": "object"}})),
     Route("GET", "/ping", sagemaker.ping, "ping",

@@ -28,6 +28,7 @@ def test_bundle_layout_and_manifest(trained: dict[str, tuple[Path, TrainResult]]
     store, result = trained["binary"]
     version_dir = store / "binary" / result.version
     assert sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file()) == [
+        "baseline.json",
         "manifest.json",
         "model.json",
         "preprocessor.json",
@@ -43,6 +44,7 @@ def test_bundle_layout_and_manifest(trained: dict[str, tuple[Path, TrainResult]]
     for key in ("name", "version", "created_at", "task", "schema", "metrics", "parity", "params", "libraries", "cpu"):
         assert key in manifest
     assert set(manifest["files"]) == {
+        "baseline.json",
         "model.json",
         "preprocessor.json",
         *(f"report/{name}" for name in ("metrics.json", "roc.png", "precision_recall.png", "calibration.png")),
@@ -54,7 +56,7 @@ def test_bundle_layout_and_manifest(trained: dict[str, tuple[Path, TrainResult]]
     assert {"xgboost", "numpy", "python"} <= set(manifest["libraries"])
 
 
-@pytest.mark.parametrize("filename", ["model.json", "preprocessor.json", "report/metrics.json"])
+@pytest.mark.parametrize("filename", ["model.json", "preprocessor.json", "baseline.json", "report/metrics.json"])
 def test_a_flipped_byte_is_refused_at_load(store_copy: tuple[Path, TrainResult], filename: str) -> None:
     store, result = store_copy
     path = store / "binary" / result.version / filename
@@ -192,7 +194,8 @@ def test_serving_reads_and_verifies_only_what_it_uses(store_copy: tuple[Path, Tr
     # A damaged report file does not stop serving, which never reads it; a damaged model does.
     (store / "binary" / result.version / "report" / "metrics.json").write_text("{}")
     predictor = Predictor.load(store.as_uri(), "binary")
-    assert set(predictor.bundle.files) == {"model.json", "preprocessor.json"}
+    # The drift baseline too (monitoring reads it), verified like the others; a bundle without one still loads.
+    assert set(predictor.bundle.files) == {"model.json", "preprocessor.json", "baseline.json"}
     with pytest.raises(BundleIntegrityError, match=r"report/metrics\.json: checksum mismatch"):
         bundle_io.load_bundle(FileStore(store), "binary")
     with pytest.raises(UserError, match="manifest does not list"):
