@@ -15,7 +15,7 @@ from tests.terraform.conftest import MODULES, REPO, STACKS, TERRAFORM_DIR, run_t
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 # Stacks whose own interface (the validations a user meets first) has a *.tftest.hcl beside the modules' tests.
-TESTED_STACKS = ("serverless",)
+TESTED_STACKS = ("serverless", "eks")
 SKIP_WITH_REASON = re.compile(r"#\s*checkov:skip=(CKV2?_[A-Z0-9_]+)(:(.*))?$")
 
 
