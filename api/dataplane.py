@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from api.auth import key_matches, presented_key
 from api.errors import ApiError
-from api.inputs import CSV_TYPES, JSON_TYPES, csv_matrix, csv_records, instances_of, parse_json
+from api.inputs import (
+    ARROW_TYPES,
+    CSV_TYPES,
+    JSON_TYPES,
+    JSONL_TYPES,
+    Limits,
+    check_json_size,
+    json_rows,
+    jsonl_rows,
+    parse_json,
+)
 from api.settings import Settings
 from api.state import ModelState
 
@@ -24,11 +34,11 @@ if TYPE_CHECKING:
 HeaderLookup = Callable[[str], str | None]
 """`lookup(name)` returns a request header's value, or None when the request has none."""
 
-RECORD_TYPES = JSON_TYPES + CSV_TYPES
-"""Media types of a body of raw records (`/predict`, `/explain`, JSON on `/invocations`)."""
+RECORD_TYPES = JSON_TYPES + CSV_TYPES + JSONL_TYPES + ARROW_TYPES
+"""Media types of a body of raw rows (`/predict`, `/explain`): JSON, CSV with a header, JSON Lines, Arrow."""
 
-INVOCATION_TYPES = CSV_TYPES + JSON_TYPES
-"""Media types `/invocations` takes: headerless preprocessed CSV, or raw JSON records."""
+INVOCATION_TYPES = CSV_TYPES + JSON_TYPES + JSONL_TYPES + ARROW_TYPES
+"""Media types `/invocations` takes: headerless preprocessed CSV (`header=present`: raw records), or raw rows."""
 
 
 def model_ref(predictor: Predictor) -> dict[str, str]:
@@ -104,25 +114,48 @@ class DataPlane:
 
     # ---- bodies to rows ------------------------------------------------------------------------------
 
-    def instances(self, payload: Any) -> list[Any]:
-        """Return the records of a parsed `{"instances": [...]}` document, within `TREEPORT_MAX_ROWS`."""
-        return instances_of(payload, self.settings.max_rows)
+    def limits(self, predictor: Predictor, explain: bool = False) -> Limits:
+        """Return the row and value limits of a request to `predictor` (`/explain` has its own row limit)."""
+        if explain:
+            return Limits.for_model(self.settings.max_explain_rows, len(predictor.schema.features), "/explain")
+        return Limits.for_model(self.settings.max_rows, len(predictor.schema.features))
 
-    def records(self, body: bytes, mt: str, predictor: Predictor) -> Any:
-        """Return the raw rows of a body of media type `mt`: JSON `{"instances": [...]}` records, or the columns
-        of CSV with a header (both read by `Preprocessor.transform`)."""
+    def json_rows(self, body: bytes, predictor: Predictor, explain: bool = False) -> Any:
+        """Return the rows of a JSON body (records, or columns), its size checked before it is parsed."""
+        limits = self.limits(predictor, explain)
+        check_json_size(body, limits)
+        return json_rows(parse_json(body), limits)
+
+    def records(self, body: bytes, mt: str, predictor: Predictor, explain: bool = False) -> Any:
+        """Return the raw rows of a body of media type `mt` (`RECORD_TYPES`): a list of records, or columns by
+        name (both read by `Preprocessor.transform`)."""
         if mt in JSON_TYPES:
-            return self.instances(parse_json(body))
+            return self.json_rows(body, predictor, explain)
+        limits = self.limits(predictor, explain)
+        features = predictor.schema.features
         if mt in CSV_TYPES:
-            return csv_records(body, self.settings.max_rows)
+            from api.columnar import csv_columns
+
+            return csv_columns(body, limits, features)
+        if mt in JSONL_TYPES:
+            return jsonl_rows(body, limits)
+        if mt in ARROW_TYPES:
+            from api.columnar import arrow_columns
+
+            return arrow_columns(body, limits, features)
         raise unsupported_media(mt, RECORD_TYPES)
 
-    def invocation_rows(self, body: bytes, mt: str, predictor: Predictor) -> Any:
-        """Return `/invocations` rows: a preprocessed matrix from headerless CSV, or raw records from JSON."""
-        if mt in CSV_TYPES:
-            return csv_matrix(body, predictor.preprocessor.n_columns, self.settings.max_rows)
-        if mt in JSON_TYPES:
-            return self.instances(parse_json(body))
+    def invocation_rows(self, body: bytes, mt: str, predictor: Predictor, header: bool = False) -> Any:
+        """Return `/invocations` rows: a preprocessed matrix from headerless CSV (or JSON Lines of number arrays),
+        raw rows otherwise (CSV too when its media type says `header=present`)."""
+        if mt in CSV_TYPES and not header:
+            from api.columnar import csv_matrix
+
+            return csv_matrix(body, predictor.preprocessor.n_columns, self.limits(predictor))
+        if mt in JSONL_TYPES:
+            return jsonl_rows(body, self.limits(predictor), arrays=True, n_columns=predictor.preprocessor.n_columns)
+        if mt in RECORD_TYPES:
+            return self.records(body, mt, predictor)
         raise unsupported_media(mt, INVOCATION_TYPES)
 
     # ---- the model call ------------------------------------------------------------------------------

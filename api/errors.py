@@ -42,6 +42,7 @@ HTTP_CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",

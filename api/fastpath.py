@@ -9,8 +9,10 @@ and answers one kind of request itself:
 
 - `POST /predict` with media type `application/json`, a `Content-Length` within `TREEPORT_MAX_BODY_BYTES`
   (and no `Transfer-Encoding`), and (when API keys are set) a valid key;
-- a body that orjson reads exactly as the json module would, shaped `{"instances": [...]}` within
-  `TREEPORT_MAX_ROWS`; and a model loaded.
+- no `Accept` header, or one of `*/*` or `application/json` alone (any other goes to Flask, which negotiates);
+- a body within the data plane's value bound (`api.inputs.check_json_size`) that orjson reads exactly as the json
+  module would, shaped as one of the JSON bodies `/predict` takes (`{"instances": [...]}`, `dataframe_split`, ...)
+  within `TREEPORT_MAX_ROWS`; and a model loaded.
 
 Anything else goes to Flask, with the body already read put back, before any prediction is attempted: every
 other route, method or media type, and every refusal of the request's shape, is answered by Flask's routes and
@@ -38,12 +40,13 @@ from werkzeug.http import HTTP_STATUS_CODES
 from api.dataplane import DataPlane
 from api.errors import ApiError, answer_error
 from api.fastjson import UNPARSED, FastJSONProvider, try_loads
-from api.inputs import JSON_TYPES
+from api.inputs import JSON_TYPES, check_json_size, json_rows
 from api.observe import RequestObserver, request_id
 from api.routes.table import route
 
 ROUTE = route("POST", "/predict").rule  # the Flask rule, as metrics and the access log name it
 STARTED = "treeport.started"  # the environ key holding the request's start time (set by the outermost wrapper)
+_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -82,10 +85,12 @@ class FastPredict:
         self.observer.done("POST", ROUTE, ROUTE, status, elapsed, len(results), rid)
         return [body]
 
-    def _records(self, environ: dict[str, Any]) -> tuple[Any, list[Any]] | None:
+    def _records(self, environ: dict[str, Any]) -> tuple[Any, Any] | None:
         """Return the model and the request's records, or None for Flask to answer (the body put back)."""
         plane = self.plane
         if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() not in JSON_TYPES:
+            return None
+        if environ.get("HTTP_ACCEPT", "*/*").strip() not in _JSON_ACCEPTS:
             return None
         if not plane.key_accepted(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))):
             return None
@@ -98,9 +103,12 @@ class FastPredict:
         body = _read(environ["wsgi.input"], int(length))
         try:
             if len(body) == int(length):
+                predictor = plane.predictor
+                limits = plane.limits(predictor)
+                check_json_size(body, limits)
                 payload = try_loads(body)
                 if payload is not UNPARSED:
-                    return plane.predictor, plane.instances(payload)
+                    return predictor, json_rows(payload, limits)
         except ApiError:  # the shape of the body, or no model loaded: Flask's route says so
             pass
         environ["wsgi.input"] = io.BytesIO(body)

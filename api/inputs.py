@@ -1,16 +1,32 @@
-"""Request bodies to rows: JSON `{"instances": [...]}` and CSV, strictly checked and cheap.
+"""Request bodies to rows: every request format `/predict`, `/explain` and `/invocations` take, strictly checked and
+cheap, and bounded before anything is materialised.
 
-Raw-record bodies become a list of dicts for `Preprocessor.transform_records`; headerless numeric CSV
-(SageMaker's `/invocations`) becomes the encoded float32 matrix directly.
+JSON (`application/json`) comes in four shapes, told apart by the one top-level member:
+
+- `{"instances": [{feature: value, ...}, ...]}` (records; also MLflow's `{"dataframe_records": [...]}` and its
+  row-major `{"inputs": [...]}`);
+- MLflow's `{"dataframe_split": {"columns": [...], "data": [[...], ...], "index": [...]}}` (`index` optional and
+  ignored), which becomes columns by a transpose (`zip(*data)`), never one dict per row;
+- column-major `{"inputs": {"feature": [v0, v1, ...], ...}}` (MLflow's columnar tensor form): columns as sent.
+
+JSON Lines (`application/jsonlines`; `application/x-jsonlines`, `application/jsonl` and `application/x-ndjson` are
+the same format by other names): one JSON value per line, an object per record; on `/invocations` a line may instead
+be an array of already-preprocessed numbers (what SageMaker Batch Transform sends from a numeric JSON Lines file).
+CSV with a header and Apache Arrow IPC streams are parsed in C by pyarrow (`api.columnar`).
+
+Limits are checked before a body is parsed (`Limits`): lines are counted with `bytes.count`, and a JSON body's values
+are bounded by counting its commas and brackets, so that a small body of many empty rows (`{}` or blank lines) is
+refused with 413 before it becomes millions of Python objects. Blank lines (nothing but spaces and tabs) are skipped
+in every line format, and cost no memory.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
@@ -24,11 +40,63 @@ if TYPE_CHECKING:
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
+JSONL_TYPES = ("application/jsonlines", "application/x-jsonlines", "application/jsonl", "application/x-ndjson")
+"""JSON Lines by the names clients use for it (SageMaker: `application/jsonlines`); all read alike."""
+ARROW_TYPES = ("application/vnd.apache.arrow.stream",)
+"""The Apache Arrow IPC streaming format (not the file format, which needs seeking)."""
+
+ENVELOPES = ("instances", "dataframe_split", "dataframe_records", "inputs")
+"""The top-level members a JSON body may hold (exactly one of them)."""
+
 # The model reads float32: a finite float64 beyond FLOAT32_MAX would silently become inf.
 # numpy is imported where it is used (see model.preprocess).
 # An integer literal with more digits than this is beyond float64 anyway (and Python refuses to parse
 # integers over 4300 digits at all); it is read as a float, so it is reported as a non-finite value.
 _MAX_INT_DIGITS = 300
+# A string literal, for counting a JSON body's structure without the commas and brackets inside its strings.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_STRUCTURE = b",[{"
+# Runs of blank lines (spaces and tabs only), removed before lines are counted or parsed.
+_BLANK_LINES = re.compile(rb"^(?:[ \t]*\n)+", re.M)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one request may carry: rows, and (to bound a JSON body before it is parsed) values."""
+
+    max_rows: int
+    """Most rows (`TREEPORT_MAX_ROWS`, or `TREEPORT_MAX_EXPLAIN_ROWS` on `/explain`); 413 `too_many_rows` beyond."""
+    max_values: int
+    """Most JSON values (array elements and object members) or CSV cells: what `max_rows` rows of the model's
+    features hold with room for as many unknown fields again; 413 `too_many_rows` beyond."""
+    route: str = ""
+    """Names the limit in the 413's message (`/explain` has its own)."""
+
+    @classmethod
+    def for_model(cls, max_rows: int, n_features: int, route: str = "") -> Limits:
+        """Return the limits for rows of a model with `n_features` raw features."""
+        return cls(max_rows, max_rows * (2 * n_features + 8) + 1024, route)
+
+    def check_rows(self, n: int) -> None:
+        """Refuse an empty batch (400) or one over the row limit (413)."""
+        if n == 0:
+            raise malformed("empty_instances", "no rows to predict")
+        if n > self.max_rows:
+            raise ApiError(413, "too_many_rows", f"{n} rows is more than the limit of {self.max_rows}{self._where()}")
+
+    def check_values(self, n: int, what: str = "JSON values") -> None:
+        """Refuse a body holding more than `max_values` values (413 `too_many_rows`)."""
+        if n > self.max_values:
+            raise ApiError(
+                413,
+                "too_many_rows",
+                f"the body holds {n} {what}, more than {self.max_rows} rows of the model's features can hold "
+                f"({self.max_values}); send at most {self.max_rows} rows{self._where()}",
+            )
+
+    def _where(self) -> str:
+        return f" per {self.route} request" if self.route else " per request"
 
 
 class _NonFiniteLiteral(ValueError):
@@ -65,6 +133,22 @@ def read_body(request: Request) -> bytes:
     return body
 
 
+def json_values_bound(body: bytes) -> int:
+    """Return an upper bound on the values a JSON body holds: its commas and opening brackets (strings included)."""
+    return sum(map(body.count, (b",", b"[", b"{"))) + 1
+
+
+def check_json_size(body: bytes, limits: Limits) -> None:
+    """Refuse (413) a JSON body holding more values than `limits` allow, before parsing it.
+
+    Counting commas and brackets is a few passes of `bytes.count`; only where that count is over the limit are
+    the body's strings taken out (their commas are no values) and the count made exact.
+    """
+    if json_values_bound(body) <= limits.max_values:
+        return
+    limits.check_values(json_values_bound(_JSON_STRING.sub(b"", body)))
+
+
 def parse_json(body: bytes) -> Any:
     """Parse a JSON body; NaN/Infinity literals and malformed JSON are 400s with their own codes."""
     if not body.strip():
@@ -87,32 +171,101 @@ def parse_json(body: bytes) -> Any:
         raise malformed("malformed_json", "JSON nested too deeply") from None
 
 
-def instances_of(payload: Any, max_rows: int) -> list[Any]:
-    """Return the `instances` list of a `/predict` payload, checking its envelope."""
+def instances_of(payload: Any, limits: Limits) -> list[Any]:
+    """Return the `instances` list of a payload that holds one (the `/predict` fast path's shape)."""
+    rows = json_rows(payload, limits)
+    if not isinstance(rows, list) or not isinstance(payload, dict) or "instances" not in payload:
+        raise malformed("missing_instances", 'the body must have an "instances" array')
+    return rows
+
+
+def json_rows(payload: Any, limits: Limits) -> list[Any] | dict[str, Any]:
+    """Return a parsed JSON body's rows: a list of records, or a dict of equally long columns.
+
+    Both are what `Preprocessor.transform` reads; columns are never turned into one dict per row.
+    """
     if not isinstance(payload, dict):
         raise malformed(
-            "invalid_body_type", f'expected a JSON object {{"instances": [...]}}, got {_json_kind(payload)}'
+            "invalid_body_type",
+            f'expected a JSON object such as {{"instances": [...]}} or {{"dataframe_split": {{...}}}}, '
+            f"got {_json_kind(payload)}",
         )
-    if "instances" not in payload:
-        raise malformed("missing_instances", 'the body must have an "instances" array')
-    extra = set(payload) - {"instances"}
-    if extra:
+    present = [k for k in ENVELOPES if k in payload]
+    if not present:
         raise malformed(
-            "unknown_body_field", f"unknown top-level field(s) {sorted(extra)}; only 'instances' is allowed"
+            "missing_instances",
+            'the body must have an "instances" array (or "dataframe_split", "dataframe_records" or "inputs")',
         )
-    instances = payload["instances"]
-    if not isinstance(instances, list):
-        raise malformed("instances_not_array", f'"instances" must be an array, got {_json_kind(instances)}')
-    check_rows(len(instances), max_rows)
-    return instances
+    if len(present) > 1:
+        raise malformed("ambiguous_body", f"the body holds {present}; send exactly one of them")
+    envelope = present[0]
+    extra = set(payload) - {envelope}
+    if extra:
+        shown = sorted(str(k)[:60] for k in extra)[:10]
+        raise malformed("unknown_body_field", f"unknown top-level field(s) {shown}; only {envelope!r} is allowed")
+    value = payload[envelope]
+    if envelope == "dataframe_split":
+        return _split_columns(value, limits)
+    if envelope == "inputs" and isinstance(value, dict):
+        return _json_columns(value, limits)
+    if not isinstance(value, list):
+        expected = "an array of records or an object of columns" if envelope == "inputs" else "an array"
+        raise malformed("instances_not_array", f"{envelope!r} must be {expected}, got {_json_kind(value)}")
+    limits.check_rows(len(value))
+    return value
+
+
+def _split_columns(split: Any, limits: Limits) -> list[Any] | dict[str, Any]:
+    """Return the columns of MLflow's (pandas') `split` orientation: `columns`, `data` rows, optional `index`."""
+    if not isinstance(split, dict):
+        raise _bad_split(f'"dataframe_split" must be an object, got {_json_kind(split)}')
+    extra = set(split) - {"columns", "data", "index"}
+    if extra:
+        raise _bad_split(f"unknown member(s) {sorted(str(k)[:60] for k in extra)[:10]}; use columns, data, index")
+    columns, data = split.get("columns"), split.get("data")
+    if not isinstance(columns, list) or not all(type(c) is str for c in columns):
+        raise _bad_split('"columns" must be an array of feature names (strings)')
+    if len(set(columns)) != len(columns):
+        raise _bad_split('"columns" has duplicate names')
+    if not isinstance(data, list):
+        raise _bad_split(f'"data" must be an array of rows, got {_json_kind(data)}')
+    limits.check_rows(len(data))
+    if "index" in split and (not isinstance(split["index"], list) or len(split["index"]) != len(data)):
+        raise _bad_split('"index", when sent, must be an array with one entry per row of "data"')
+    width = len(columns)
+    if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+        for i, row in enumerate(data):
+            if not isinstance(row, list):
+                raise _bad_split(f'"data" row {i} must be an array, got {_json_kind(row)}')
+            if len(row) != width:
+                raise _bad_split(f'"data" row {i} has {len(row)} values; "columns" names {width}')
+    if not columns:  # rows of nothing: each is an empty record (the schema then says what is missing)
+        return [{} for _ in data]
+    return dict(zip(columns, zip(*data, strict=True), strict=True))
+
+
+def _bad_split(message: str) -> ApiError:
+    return malformed("invalid_dataframe_split", message)
+
+
+def _json_columns(columns: dict[str, Any], limits: Limits) -> list[Any] | dict[str, Any]:
+    """Return column-major `{"inputs": {name: [values...]}}` as columns, checking they are arrays of one length."""
+    if not columns:
+        raise malformed("empty_instances", "no rows to predict")
+    lengths = set()
+    for name, column in columns.items():
+        if not isinstance(column, list):
+            raise malformed("invalid_columns", f"column {name[:60]!r} must be an array, got {_json_kind(column)}")
+        lengths.add(len(column))
+    if len(lengths) > 1:
+        raise malformed("invalid_columns", f"columns must all be one length; got lengths {sorted(lengths)[:10]}")
+    limits.check_rows(lengths.pop())
+    return columns
 
 
 def check_rows(n: int, max_rows: int) -> None:
     """Refuse an empty batch (400) or one over the row limit (413)."""
-    if n == 0:
-        raise malformed("empty_instances", "no rows to predict")
-    if n > max_rows:
-        raise ApiError(413, "too_many_rows", f"{n} rows is more than the limit of {max_rows} per request")
+    Limits(max_rows, 0).check_rows(n)
 
 
 def _json_kind(value: Any) -> str:
@@ -129,67 +282,104 @@ def decode_text(body: bytes) -> str:
         raise malformed("invalid_encoding", "request body is not UTF-8") from None
 
 
-def csv_records(body: bytes, max_rows: int) -> dict[str, list[str | None]]:
-    """Parse CSV with a header row into columns of values (`csv_column`), each named by its header."""
-    text = decode_text(body)
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error as exc:
-        raise malformed("malformed_csv", f"malformed CSV: {exc}") from None
-    rows = [r for r in rows if r]
-    if not rows:
-        raise malformed("empty_body", "request body is empty")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header):
-        raise malformed("malformed_csv", "CSV header has duplicate column names")
-    data = rows[1:]
-    check_rows(len(data), max_rows)
-    for i, row in enumerate(data):
-        if len(row) != len(header):
-            raise malformed("malformed_csv", f"CSV row {i} has {len(row)} fields; the header has {len(header)}")
-    return {name: csv_column(cells) for name, cells in zip(header, zip(*data, strict=True), strict=True)}
+# ---- line formats ------------------------------------------------------------------------------------------------
 
 
-def csv_column(cells: Sequence[str]) -> list[str | None]:
-    """Return a CSV column's cells as values: an empty cell is missing, any other is its (trimmed) text.
+def lines_of(body: bytes) -> bytes:
+    """Return a line-format body with a UTF-8 BOM, CR line ends and blank lines taken out (at most one copy)."""
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if body[:1] in (b"\n", b" ", b"\t") or b"\n\n" in body or b"\n " in body or b"\n\t" in body:
+        body = _BLANK_LINES.sub(b"", body)
+        if body[:1] in (b" ", b"\t") and not body.lstrip(b" \t"):
+            body = b""  # one blank line without a line end
+    return body
 
-    CSV carries no types: the schema's rules read a text as a number or a category (`model.schema`).
+
+def count_lines(body: bytes) -> int:
+    """Return how many lines a `lines_of` body holds (the last one may lack its line end)."""
+    if not body:
+        return 0
+    return body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+
+
+def jsonl_rows(body: bytes, limits: Limits, arrays: bool = False, n_columns: int = 0) -> list[Any] | np.ndarray:
+    """Return JSON Lines as records (one object per line); with `arrays`, lines of numbers become the encoded matrix.
+
+    Lines are counted before any is parsed. A line that is not one JSON value is a 400 naming the line.
     """
-    return [cell.strip() or None for cell in cells]
+    text = lines_of(body)
+    n = count_lines(text)
+    if n == 0:
+        raise malformed("empty_body", "request body is empty")
+    limits.check_rows(n)
+    check_json_size(text, limits)
+    rows = [_json_line(line, i) for i, line in enumerate(text.splitlines())]
+    if arrays and rows and type(rows[0]) is list:
+        if any(type(r) is not list for r in rows):
+            raise malformed("malformed_jsonl", "JSON Lines mixes arrays (preprocessed rows) and other values")
+        return numeric_matrix(rows, n_columns, "JSON Lines line")
+    return rows
 
 
-def csv_matrix(body: bytes, n_columns: int, max_rows: int) -> np.ndarray:
-    """Parse headerless numeric CSV (already-preprocessed rows) into a float32 matrix; empty cells are NaN."""
+def _json_line(line: bytes, i: int) -> Any:
+    """Parse one line of JSON Lines; its problems are the body's, named by line."""
+    value = try_loads(line)
+    if value is not UNPARSED:
+        return value
+    try:
+        return parse_json(line)
+    except ApiError as exc:
+        raise ApiError(exc.status, exc.code, f"JSON Lines line {i}: {exc.message}") from None
+
+
+def numeric_matrix(rows: Sequence[Sequence[Any]], n_columns: int, where: str) -> np.ndarray:
+    """Return rows of already-preprocessed numbers (null: missing) as the float32 matrix, with `csv_matrix`'s checks."""
     import numpy as np
 
-    text = decode_text(body)
-    lines = [line for line in text.splitlines() if line.strip()]
-    check_rows(len(lines), max_rows)
-    out = np.empty((len(lines), n_columns), dtype=np.float32)
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if len(cells) != n_columns:
+    for i, row in enumerate(rows):
+        if len(row) != n_columns:
             raise ApiError(
                 422,
                 "wrong_column_count",
-                f"CSV row {i} has {len(cells)} values; the model takes {n_columns} preprocessed columns",
+                f"{where} {i} has {len(row)} values; the model takes {n_columns} preprocessed columns",
             )
-        for j, cell in enumerate(cells):
-            cell = cell.strip()
-            if not cell:
-                out[i, j] = np.nan
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ApiError(
-                    422, "schema_violation", f"CSV row {i} column {j}: expected a number, got {cell[:40]!r}"
-                ) from None
-            if not math.isfinite(value):
-                raise ApiError(422, "non_finite_number", f"CSV row {i} column {j}: {cell!r} is not a finite number")
-            if abs(value) > FLOAT32_MAX:
-                raise ApiError(
-                    422, "schema_violation", f"CSV row {i} column {j}: {cell[:40]!r} is outside the float32 range"
-                )
-            out[i, j] = value
-    return out
+    try:
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
+        plain = {float, int, type(None)} >= set(map(type, (v for row in rows for v in row)))
+    except (TypeError, ValueError, OverflowError):
+        plain = False
+    if plain:
+        with np.errstate(invalid="ignore"):
+            fits = bool((np.isnan(values) | (np.abs(values) <= FLOAT32_MAX)).all())
+        if fits:
+            return values.astype(np.float32)
+    for i, row in enumerate(rows):  # the slow way, only to name the first refused value
+        for j, value in enumerate(row):
+            _check_number(value, i, j, where)
+    raise AssertionError("unreachable: a refused value was not found")  # pragma: no cover
+
+
+def _check_number(value: Any, i: int, j: int, where: str) -> None:
+    """Raise the 422 for one preprocessed value that is not a finite float32 number (null is missing)."""
+    if value is None:
+        return
+    if type(value) not in (int, float):
+        raise ApiError(422, "schema_violation", f"{where} {i} column {j}: expected a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ApiError(422, "non_finite_number", f"{where} {i} column {j}: {_show(value)} is not a finite number")
+    if abs(number) > FLOAT32_MAX:
+        raise ApiError(422, "schema_violation", f"{where} {i} column {j}: {_show(value)} is outside the float32 range")
+
+
+def _show(value: Any) -> str:
+    text = (
+        repr(value) if not isinstance(value, (dict, list)) else ("an object" if isinstance(value, dict) else "an array")
+    )
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -26,11 +26,16 @@ SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}
 
 # Error responses by status: component name and description (the codes are listed from model.codes).
 _ERRORS = {
-    400: ("BadRequest", "Malformed body: not UTF-8, not JSON/CSV, wrong envelope, or no rows."),
+    400: ("BadRequest", "Malformed body: not UTF-8, not JSON/CSV/JSON Lines/Arrow, wrong envelope, or no rows."),
     401: ("Unauthorized", "Missing or invalid API key (only when the server has API keys configured)."),
     404: ("NotFound", "No model of that name is served here."),
     405: ("MethodNotAllowed", "The route exists but not for this method; the `Allow` header lists the methods."),
-    413: ("PayloadTooLarge", "Body over `TREEPORT_MAX_BODY_BYTES`, or more rows than `TREEPORT_MAX_ROWS`."),
+    406: ("NotAcceptable", "The `Accept` header names no media type this route answers (errors are always JSON)."),
+    413: (
+        "PayloadTooLarge",
+        "Body over `TREEPORT_MAX_BODY_BYTES`, or more rows than `TREEPORT_MAX_ROWS` (`TREEPORT_MAX_EXPLAIN_ROWS` on "
+        "`/explain`), counted before the body is parsed.",
+    ),
     415: ("UnsupportedMediaType", "Content-Type is not one this route takes."),
     422: ("UnprocessableEntity", "Well-formed body whose values do not fit the model's schema; `details` names them."),
     503: ("ModelNotReady", "No model is loaded yet (or loading failed)."),
@@ -255,14 +260,99 @@ def _schemas(schema: ModelSchema | None) -> dict[str, Any]:
                 }
             }
         ),
+        "JsonRowsRequest": {
+            "description": "Exactly one of the four JSON shapes (one top-level member).",
+            "oneOf": [
+                _ref("InstancesRequest"),
+                _ref("DataframeSplitRequest"),
+                _ref("DataframeRecordsRequest"),
+                _ref("InputsRequest"),
+            ],
+        },
+        "DataframeSplitRequest": _object(
+            {
+                "dataframe_split": _object(
+                    {
+                        "columns": {"type": "array", "items": _STRING, "uniqueItems": True},
+                        "data": {
+                            "type": "array",
+                            "minItems": 1,
+                            "description": "Rows, each with one value per column, in `columns` order.",
+                            "items": {"type": "array", "items": _ref("FeatureValue")},
+                        },
+                        "index": {"type": "array", "description": "One label per row; ignored."},
+                    },
+                    required=["columns", "data"],
+                )
+            },
+            description="MLflow's (pandas') split orientation, as `mlflow models serve` takes it.",
+        ),
+        "DataframeRecordsRequest": _object(
+            {"dataframe_records": {"type": "array", "minItems": 1, "items": _ref("Record")}},
+            description="MLflow's records orientation: the same rows as `instances`.",
+        ),
+        "InputsRequest": _object(
+            {
+                "inputs": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "minProperties": 1,
+                            "description": "Column-major: feature name to an array of values, all arrays one length.",
+                            "additionalProperties": {"type": "array", "items": _ref("FeatureValue")},
+                        },
+                        {"type": "array", "minItems": 1, "items": _ref("Record"), "description": "Records."},
+                    ]
+                }
+            },
+            description="MLflow's tensor input: column-major (an object of arrays) or row-major (an array of records).",
+        ),
         "CsvRecords": {
             **_STRING,
-            "description": "UTF-8 CSV: a header row of feature names, then one row per record.",
+            "description": "UTF-8 CSV: a header row of feature names, then one row per record; empty cells are "
+            "missing, cells are read as the feature's type reads text; blank lines are skipped.",
         },
         "CsvMatrix": {
             **_STRING,
-            "description": "UTF-8 CSV without a header: one line per row of finite numbers (empty cell = missing).",
+            "description": "UTF-8 CSV without a header: one line per row of finite numbers (empty cell = missing); "
+            "with `text/csv;header=present`, records with a header as `/predict` takes them.",
         },
+        "JsonLinesRecords": {
+            **_STRING,
+            "description": "UTF-8 JSON Lines: one record object per line (as in `instances`); blank lines skipped.",
+        },
+        "JsonLinesRows": {
+            **_STRING,
+            "description": "UTF-8 JSON Lines: one record object per line, or one array of preprocessed numbers per "
+            "line (null = missing), not both in one body.",
+        },
+        "ArrowStream": {
+            **_STRING,
+            "contentMediaType": "application/vnd.apache.arrow.stream",
+            "description": "An Apache Arrow IPC stream (uncompressed): one column per feature, named as the feature; "
+            "numeric features in any integer, float or decimal type, categorical ones as strings, integers or "
+            "dictionaries; null is missing.",
+        },
+        "CsvPredictions": {
+            **_STRING,
+            "description": "One line per row: the positive-class probability (binary), the class probabilities in "
+            "class order (multiclass), or the value (regression).",
+        },
+        "JsonLinesPredictions": {**_STRING, "description": "One `Prediction` object per line, in row order."},
+        "ArrowPredictions": {
+            **_STRING,
+            "contentMediaType": "application/vnd.apache.arrow.stream",
+            "description": "An Arrow IPC stream of one batch: `label` and `probability` (binary), `label` and a "
+            "`probabilities` struct (multiclass) or `value` (regression); the model in the schema metadata.",
+        },
+        "ExecutionParameters": _object(
+            {
+                "MaxConcurrentTransforms": {"type": "integer", "minimum": 1, "description": "Worker processes."},
+                "BatchStrategy": {"const": "MULTI_RECORD"},
+                "MaxPayloadInMB": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+            description="SageMaker Batch Transform's execution parameters (a transform job's own values win).",
+        ),
         "ModelRef": _object({"name": _STRING, "version": _STRING}),
         "BinaryPrediction": _object(
             {

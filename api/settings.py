@@ -50,6 +50,9 @@ class Settings:
     max_rows: int = 10_000
     """Most rows one request may carry (413 beyond)."""
 
+    max_explain_rows: int = 100
+    """Most rows one `/explain` request may carry (413 beyond): TreeSHAP costs far more per row than a prediction."""
+
     max_body_bytes: int = 6 * 1024 * 1024
     """Largest request body in bytes (413 beyond); 6 MiB is SageMaker's limit."""
 
@@ -94,7 +97,7 @@ class Settings:
         bad = [k for k in self.api_keys if not _SHA256_HEX.match(k)]
         if bad:
             raise UserError(f"{PREFIX}API_KEYS must hold lowercase SHA-256 hex digests (64 characters); got {bad[0]!r}")
-        for name in ("max_rows", "max_body_bytes"):
+        for name in ("max_rows", "max_explain_rows", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise UserError(f"{PREFIX}{name.upper()} must be at least 1, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
@@ -128,7 +131,7 @@ class Settings:
 def _parse(name: str, raw: str) -> object:
     var = PREFIX + name.upper()
     try:
-        if name in ("max_rows", "max_body_bytes", "threads"):
+        if name in ("max_rows", "max_explain_rows", "max_body_bytes", "threads"):
             return int(raw)
         if name in (
             "reload_seconds",

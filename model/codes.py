@@ -30,6 +30,17 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "unknown_body_field": ErrorCode((400,), "The body has a top-level field the route does not take."),
     "instances_not_array": ErrorCode((400,), '"instances" is not an array.'),
     "empty_instances": ErrorCode((400,), "The body holds no rows."),
+    "ambiguous_body": ErrorCode(
+        (400,), "A JSON body with more than one of instances, dataframe_split, dataframe_records, inputs."
+    ),
+    "invalid_dataframe_split": ErrorCode(
+        (400,), '"dataframe_split" is not columns, equally wide data rows and an index.'
+    ),
+    "invalid_columns": ErrorCode((400,), 'Column-major "inputs" whose columns are not arrays of one length.'),
+    "malformed_jsonl": ErrorCode(
+        (400,), "A JSON Lines body whose lines are not all records (or all preprocessed rows)."
+    ),
+    "malformed_arrow": ErrorCode((400,), "The body is not an uncompressed Apache Arrow IPC stream."),
     "non_finite_number": ErrorCode((400, 422), "NaN or Infinity: a JSON literal (400) or a value (422)."),
     "invalid_inputs": ErrorCode((400,), "An Open Inference Protocol input tensor is malformed."),
     "invalid_id": ErrorCode((400,), "An Open Inference Protocol request `id` that is not a short string."),
@@ -40,14 +51,19 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "user_error": ErrorCode((400,), "Bad configuration or data."),
     "bad_data": ErrorCode((400,), "A data file or its contents cannot be used."),
     "bad_schema": ErrorCode((400,), "A schema is invalid."),
-    # 401, 404, 405
+    # 401, 404, 405, 406
     "unauthorized": ErrorCode((401,), "Missing or invalid API key."),
     "not_found": ErrorCode((404,), "No such route, model, version or store object."),
     "model_not_found": ErrorCode((404,), "No model of that name is served here."),
     "method_not_allowed": ErrorCode((405,), "The route exists, not for this method."),
+    "not_acceptable": ErrorCode((406,), "The Accept header names no response media type the route can answer."),
     # 413, 415, 422, 429
     "payload_too_large": ErrorCode((413,), "The body is larger than TREEPORT_MAX_BODY_BYTES."),
-    "too_many_rows": ErrorCode((413,), "More rows than TREEPORT_MAX_ROWS."),
+    "too_many_rows": ErrorCode(
+        (413,),
+        "More rows than TREEPORT_MAX_ROWS (TREEPORT_MAX_EXPLAIN_ROWS on /explain), or more values than that many "
+        "rows of the model's features hold (counted before the body is parsed).",
+    ),
     "unsupported_media_type": ErrorCode((415,), "A Content-Type the route does not take."),
     "schema_violation": ErrorCode((422,), "Values that do not fit the model's schema; `details` names them."),
     "shape_mismatch": ErrorCode((422,), "Tensor shapes that disagree with their data or the model."),

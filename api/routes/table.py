@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.errors import OIP_PREFIX
-from api.inputs import CSV_TYPES, JSON_TYPES
+from api.inputs import ARROW_TYPES, CSV_TYPES, JSON_TYPES, JSONL_TYPES
 from api.routes import health, monitoring, predict, sagemaker, v2
 
 JSON = JSON_TYPES[0]
 CSV = CSV_TYPES[0]
+JSONL = JSONL_TYPES[0]
+ARROW = ARROW_TYPES[0]
 V2_PREFIX = OIP_PREFIX
 """Routes under this prefix speak the Open Inference Protocol, errors included (`api.errors`)."""
 
@@ -75,21 +77,43 @@ class Route:
 
 
 # Statuses of the routes that read a body of rows and run the model.
-MODEL_POST = (400, 413, 415, 422, 503)
+MODEL_POST = (400, 406, 413, 415, 422, 503)
 
+ROW_FORMATS: dict[str, Schema] = {
+    JSON: "JsonRowsRequest",
+    CSV: "CsvRecords",
+    **dict.fromkeys(JSONL_TYPES, "JsonLinesRecords"),
+    ARROW: "ArrowStream",
+}
 RECORDS = Body(
-    'Raw records: JSON `{"instances": [...]}` or CSV with a header row (empty cells are missing).',
-    {JSON: "InstancesRequest", CSV: "CsvRecords"},
+    'Raw rows in any of these formats: JSON (`{"instances": [...]}` records, MLflow\'s `dataframe_split` and '
+    '`dataframe_records`, or column-major `{"inputs": {feature: [...]}}`), CSV with a header row (empty cells are '
+    "missing), JSON Lines (one record object per line; the `application/x-jsonlines`, `application/jsonl` and "
+    "`application/x-ndjson` names are read alike) or an Apache Arrow IPC stream. Blank lines are skipped.",
+    ROW_FORMATS,
 )
-PREDICTIONS = Answer("One prediction per row, in request order.", {JSON: "PredictResponse"})
+PREDICTION_ANSWERS: dict[str, Schema] = {
+    JSON: "PredictResponse",
+    CSV: "CsvPredictions",
+    JSONL: "JsonLinesPredictions",
+    ARROW: "ArrowPredictions",
+}
+PREDICTIONS = Answer(
+    "One prediction per row, in request order, in the media type `Accept` asks for (q-values honoured; JSON when "
+    "any will do; 406 when none of these is acceptable). `text/csv`: one line per row (positive-class probability, "
+    "class probabilities in class order, or the value); `application/jsonlines`: one result object per line; "
+    "Arrow: a record batch of `label` and `probability` / `probabilities` (a struct, one field per class) or `value`.",
+    PREDICTION_ANSWERS,
+)
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/predict", predict.predict, "predict", "Predict each row", "inference", PREDICTIONS, MODEL_POST,
           body=RECORDS),
     Route("POST", "/explain", predict.explain, "explain",
           "Per-feature SHAP contributions of each row (one-hot columns summed to their feature)", "inference",
-          Answer("One explanation per row, in request order.", {JSON: "ExplainResponse"}), MODEL_POST,
-          body=Body("Raw records, as for `/predict`.", RECORDS.content)),
+          Answer("One explanation per row, in request order (JSON only).", {JSON: "ExplainResponse"}), MODEL_POST,
+          body=Body("Raw rows in any format `/predict` takes, at most `TREEPORT_MAX_EXPLAIN_ROWS` of them.",
+                    RECORDS.content)),
     Route("GET", "/health", health.health, "health", "Liveness: 200 while the process serves HTTP", "probes",
           Answer("Alive.", {JSON: "HealthResponse"}), auth=False),
     Route("GET", "/ready", health.ready, "ready", "Readiness: 200 once a model is loaded", "probes",
@@ -110,13 +134,17 @@ ROUTES: tuple[Route, ...] = (
           "SageMaker health check: 200 with an empty body once a model is loaded", "sagemaker",
           Answer("A model is loaded (empty body)."), (503,), auth=False),
     Route("POST", "/invocations", sagemaker.invocations, "invocations",
-          "SageMaker inference: preprocessed numeric CSV or raw JSON records", "sagemaker",
-          Answer("`Accept: text/csv` gives one line per row (positive-class probability, class probabilities "
-                 "in class order, or the value); otherwise the `/predict` JSON.",
-                 {JSON: "PredictResponse", CSV: {"type": "string"}}), MODEL_POST,
+          "SageMaker inference: preprocessed numeric CSV or JSON Lines arrays, or raw rows in any format", "sagemaker",
+          PREDICTIONS, MODEL_POST,
           body=Body("`text/csv` without a header: already-preprocessed rows in the preprocessor's column order "
-                    "(`/metadata` `columns`); `application/json`: raw records as `/predict`.",
-                    {CSV: "CsvMatrix", JSON: "InstancesRequest"})),
+                    "(`/metadata` `columns`); `text/csv;header=present`: raw records with a header row; JSON Lines: "
+                    "one raw record object per line, or one array of preprocessed numbers per line (what Batch "
+                    "Transform sends with `SplitType: Line`); JSON and Arrow: raw rows as `/predict` takes them.",
+                    {**ROW_FORMATS, CSV: "CsvMatrix", **dict.fromkeys(JSONL_TYPES, "JsonLinesRows")})),
+    Route("GET", "/execution-parameters", sagemaker.execution_parameters, "executionParameters",
+          "SageMaker Batch Transform: how many requests at once, how many records each, how large", "sagemaker",
+          Answer("What Batch Transform uses unless the transform job sets its own values.",
+                 {JSON: "ExecutionParameters"}), auth=False),
     Route("GET", "/v2", v2.server_metadata, "v2ServerMetadata", "Open Inference Protocol: server metadata", "v2",
           Answer("Server name, version and protocol extensions.", {JSON: "V2ServerMetadata"})),
     Route("GET", "/v2/health/live", v2.live, "v2Live", "Open Inference Protocol: server liveness", "v2",

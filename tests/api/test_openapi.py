@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from api.inputs import JSONL_TYPES
 from api.openapi import openapi_document
 from api.routes.table import OPEN_ENDPOINTS, ROUTES
 from api.services import EXTENSION
@@ -138,7 +139,14 @@ def test_security_matches_the_open_probes(app: Flask) -> None:
         for rule in app.url_map.iter_rules()
         if rule.endpoint in OPEN_ENDPOINTS
     }
-    assert open_paths == {"/health", "/ready", "/ping", "/v2/health/live", "/v2/health/ready"}
+    assert open_paths == {
+        "/health",
+        "/ready",
+        "/ping",
+        "/execution-parameters",
+        "/v2/health/live",
+        "/v2/health/ready",
+    }
     assert open_paths == {r.path for r in ROUTES if not r.auth}
     for path, item in document["paths"].items():
         for method, op in item.items():
@@ -170,11 +178,19 @@ def test_error_responses_use_the_error_schema() -> None:
 
 def test_request_bodies() -> None:
     paths = openapi_document()["paths"]
+    formats = {"application/json", "text/csv", *JSONL_TYPES, "application/vnd.apache.arrow.stream"}
     for path in ("/predict", "/explain", "/invocations"):
         content = paths[path]["post"]["requestBody"]["content"]
-        assert set(content) == {"application/json", "text/csv"}, path
-        assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/InstancesRequest"}
-    assert set(paths["/invocations"]["post"]["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+        assert set(content) == formats, path
+        assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/JsonRowsRequest"}
+    assert paths["/invocations"]["post"]["requestBody"]["content"]["text/csv"]["schema"] == {
+        "$ref": "#/components/schemas/CsvMatrix"
+    }
+    answers = {"application/json", "text/csv", "application/jsonlines", "application/vnd.apache.arrow.stream"}
+    for path in ("/predict", "/invocations"):
+        assert set(paths[path]["post"]["responses"]["200"]["content"]) == answers, path
+        assert "406" in paths[path]["post"]["responses"], path
+    assert set(paths["/execution-parameters"]["get"]["responses"]["200"]["content"]) == {"application/json"}
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     record = openapi_document(None)["components"]["schemas"]["Record"]
     assert record["additionalProperties"] == {"$ref": "#/components/schemas/FeatureValue"}
@@ -200,6 +216,9 @@ def test_responses_match_the_document(app: Flask, record: dict[str, Any]) -> Non
     check("/predict", "post", client.post("/predict", json=body))
     check("/explain", "post", client.post("/explain", json=body))
     check("/invocations", "post", client.post("/invocations", json=body))
+    check("/predict", "post", client.post("/predict", json={"dataframe_split": {"columns": ["a"], "data": [[1]]}}))
+    check("/predict", "post", client.post("/predict", json=body, headers={"Accept": "application/xml"}))
+    check("/execution-parameters", "get", client.get("/execution-parameters"))
     check("/predict", "post", client.post("/predict", json={"instances": [{**record, "loan_amnt": "x"}]}))
     check("/v2/models/{name}/infer", "post", client.post("/v2/models/credit-risk/infer", json={"inputs": []}))
     for path in ("/health", "/ready", "/metadata", "/v2", "/v2/health/live", "/v2/health/ready"):

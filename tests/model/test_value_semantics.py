@@ -1,8 +1,10 @@
 """One value semantics for every input path (issue 14, section 1).
 
 For generated schemas and rows, the per-row loop (`encode_rows`), the batch encoder on records, the column-wise
-encoder (`transform_columns`), the pandas frame path (training) and the API's CSV path give the same matrix and
-the same error details. The loop is the reference; each other path is fed the same rows in its own form.
+encoder (`transform_columns`), the pandas frame path (training), the API's CSV path (pyarrow's string columns, or
+Python's csv module where a body has quotes) and its Arrow path give the same matrix and the same error details;
+and headerless CSV's fast path (pyarrow's float parser) gives what its checking loop gives, errors included.
+The loop is the reference; each other path is fed the same rows in its own form.
 
 Two things a format cannot say are normalised before comparing, and only those:
 - a frame, and a set of columns, has a cell for every row: a field one record holds and another lacks is, in the
@@ -24,7 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.inputs import csv_records
+from api.columnar import arrow_columns, csv_columns, csv_matrix, csv_matrix_loop
+from api.errors import ApiError
+from api.inputs import Limits, lines_of
 from model.errors import ValidationError
 from model.preprocess import COLUMNAR_MIN_ROWS, Preprocessor
 from model.schema import (
@@ -215,9 +219,79 @@ def test_csv_with_header_matches_the_loop(case: tuple[Preprocessor, list[dict[st
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([[_csv_text(r[k]) for k in header] for r in records])
-    columns = csv_records(out.getvalue().encode(), max_rows=1000)
-    if columns:  # (an empty mapping says nothing of how many rows it has)
-        assert_same(outcome(lambda: pre.transform(columns)), loop(pre, records))
+    columns = csv_columns(out.getvalue().encode(), Limits.for_model(1000, len(pre.features)), pre.features)
+    assert_same(outcome(lambda: pre.transform(columns)), loop(pre, records))
+
+
+def _arrow_stream(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+@SETTINGS
+@given(cases(), st.booleans())
+def test_arrow_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]], dictionaries: bool) -> None:
+    """Arrow carries types: the reference is the loop over the values the stream holds (`to_pylist`)."""
+    import pyarrow as pa
+
+    pre, rows = case
+    records = filled(rows)
+    arrays = {}
+    for name in records[0]:
+        try:
+            array = pa.array([r[name] for r in records], from_pandas=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            continue  # a column Arrow cannot hold in one type (ints and texts mixed): no Arrow body has it
+        if dictionaries and (pa.types.is_string(array.type) or pa.types.is_integer(array.type)):
+            array = array.dictionary_encode()
+        arrays[name] = array
+    if not arrays:
+        return
+    table = pa.table(arrays)
+    held = table.to_pylist()
+    columns = arrow_columns(_arrow_stream(table), Limits.for_model(1000, len(pre.features)), pre.features)
+    assert_same(outcome(lambda: pre.transform(columns)), loop(pre, held))
+
+
+# Texts a preprocessed CSV cell may hold: numbers in every spelling, and what is no number or no finite one.
+CELL_TEXT = st.one_of(
+    st.floats(allow_nan=False, width=32).map(repr),
+    st.floats(allow_nan=False).map(repr),
+    st.integers(-(10**40), 10**40).map(str),
+    st.sampled_from(
+        ["", " ", "1e39", "-1e39", "nan", "inf", "-Infinity", "1_0", " 2 ", "+.5", "1.", "\u0661", "0x1", "e"]
+    ),
+    st.text(st.sampled_from(list("0123456789.+-eE_ ")), max_size=6),
+)
+
+
+def _matrix_outcome(parse: Any) -> Any:
+    try:
+        return parse()
+    except ApiError as exc:
+        return (exc.status, exc.code, exc.message)
+
+
+@SETTINGS
+@given(
+    st.integers(1, 4).flatmap(lambda w: st.lists(st.lists(CELL_TEXT, min_size=w, max_size=w), min_size=1, max_size=20))
+)
+def test_headerless_csv_fast_path_matches_the_loop(rows: list[list[str]]) -> None:
+    width = len(rows[0])
+    body = "".join(",".join(row) + "\n" for row in rows).encode()
+
+    if not lines_of(body):
+        return  # only blank lines: no rows (a 400 `empty_instances`, tested with the hostile requests)
+    got = _matrix_outcome(lambda: csv_matrix(body, width, Limits(1000, 10**9)))
+    want = _matrix_outcome(lambda: csv_matrix_loop(lines_of(body), width))
+    if isinstance(want, np.ndarray):
+        assert_same(got, want)
+    else:
+        assert got == want
 
 
 # --- the rules themselves ------------------------------------------------------------------------------------------

@@ -1,0 +1,421 @@
+"""CSV and Apache Arrow bodies to columns, parsed in C by pyarrow, with the value rules of every other format.
+
+- CSV with a header (`/predict`, `/explain`; `text/csv;header=present` on `/invocations`): every cell is text, as
+  CSV says nothing of types. pyarrow splits the body into string columns; a numeric feature's column whose every
+  cell spells a number literal (or is empty) becomes float64 in one cast, a categorical one becomes codes into its
+  distinct texts (`Factorized`), and anything else is handed to `model.preprocess` as Python strings, which reads it
+  through `coerce_numeric` / `coerce_category` exactly as the per-row loop would. Bodies with a quote character go
+  to Python's strict `csv` module instead (pyarrow is lenient about text after a closing quote).
+- Headerless numeric CSV (`/invocations`): already-preprocessed rows, parsed straight into float64 columns; any body
+  the fast path does not take whole (a quote, a non-number, NaN or an infinity, a value beyond float32, a row of
+  the wrong width) is read again by the checking loop, which names the row and column.
+- Arrow IPC stream (`application/vnd.apache.arrow.stream`): typed columns, read without copying; the message
+  headers are checked first, so that a compressed body (which could expand far beyond its size) or one of more
+  rows than allowed is refused before any batch is decoded.
+
+pyarrow and numpy are imported inside the functions: the sagemaker-backend Lambda, which imports this module's
+callers, never parses these formats in a one-row request and must not pay for importing them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from api.errors import ApiError, malformed
+from api.inputs import Limits, count_lines, decode_text, lines_of
+from model.preprocess import FLOAT32_MAX, Factorized
+from model.schema import NUMBER_LITERAL, NumericFeature
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from model.schema import Feature
+
+# Python's csv module refuses a field longer than this (its default `field_size_limit`); the fast path does too.
+CSV_FIELD_LIMIT = 131072
+# A cell of a numeric column that pyarrow may cast to float64 as `number_literal` reads it: a number literal between
+# spaces and tabs, or nothing (RE2 syntax, the same literal as `model.schema.NUMBER_LITERAL`).
+_NUMERIC_CELL = rf"^[ \t]*(?:{NUMBER_LITERAL.pattern})?[ \t]*$"
+
+
+# ---- CSV with a header -------------------------------------------------------------------------------------------
+
+
+def csv_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> list[Any] | dict[str, Any]:
+    """Return CSV with a header row as columns named by the header (values read as `csv_column` reads cells)."""
+    text = lines_of(body)
+    n = count_lines(text)
+    if n == 0:
+        raise malformed("empty_body", "request body is empty")
+    if b'"' in text:
+        return _csv_module_columns(text, limits)
+    header_end = text.find(b"\n")
+    header = _csv_header(text[: header_end if header_end >= 0 else len(text)])
+    limits.check_rows(n - 1)
+    limits.check_values((n - 1) * len(header), "CSV cells")
+    table = _arrow_text_table(text, len(header))
+    if table is None:  # pyarrow refused the body: the strict reader says why
+        return _csv_module_columns(text, limits)
+    if table.num_rows != n - 1:
+        raise AssertionError("CSV rows miscounted")  # pragma: no cover
+    kinds = {f.name: isinstance(f, NumericFeature) for f in features}
+    columns: dict[str, Any] = {}
+    for name, column in zip(header, table.columns, strict=True):
+        numeric = kinds.get(name)
+        if numeric is None:  # not a feature: only its name matters (unknown, or ignored)
+            columns[name] = [None] * table.num_rows
+        elif numeric:
+            columns[name] = _numeric_text_column(column)
+        else:
+            columns[name] = _category_text_column(column)
+    return columns if header else [{} for _ in range(n - 1)]
+
+
+def _csv_header(line: bytes) -> list[str]:
+    """Return the header row's names (trimmed), refusing duplicates and text that is not UTF-8."""
+    header = [h.strip() for h in next(csv.reader([decode_text(line)], strict=True), [])]
+    if len(set(header)) != len(header):
+        raise malformed("malformed_csv", "CSV header has duplicate column names")
+    return header
+
+
+def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
+    """Return the CSV's rows as a table of string columns `f0`..., or None where pyarrow refuses the body."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, skip_rows=1, use_threads=False, block_size=max(len(text), 1 << 16)
+            ),
+            parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{j}": pa.string() for j in range(width)}, strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_columns != width:
+        return None
+    for column in table.columns:
+        if len(column) and pc.max(pc.binary_length(column)).as_py() > CSV_FIELD_LIMIT:
+            return None
+    return table
+
+
+def _numeric_text_column(column: pa.ChunkedArray) -> Any:
+    """Return a numeric feature's CSV cells as float64 (NaN where empty) when all spell numbers, else as texts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pc.all(pc.match_substring_regex(column, _NUMERIC_CELL)).as_py() is not False:
+        trimmed = pc.utf8_trim(column, " \t")
+        try:
+            numbers = pc.cast(pc.if_else(pc.equal(trimmed, ""), None, trimmed), pa.float64())
+            return numbers.to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # a literal pyarrow does not read (the rule reads it)
+    return csv_column(column.to_pylist())
+
+
+def _category_text_column(column: pa.ChunkedArray) -> Factorized:
+    """Return a categorical feature's CSV cells as codes into their distinct texts, trimmed as `csv_column` trims."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    uniques = csv_column(encoded.dictionary.to_pylist())
+    return Factorized(np.asarray(encoded.indices, dtype=np.intp), uniques)
+
+
+def csv_column(cells: Sequence[str]) -> list[str | None]:
+    """Return a CSV column's cells as values: an empty cell is missing, any other is its (trimmed) text.
+
+    CSV carries no types: the schema's rules read a text as a number or a category (`model.schema`).
+    """
+    return [cell.strip() or None for cell in cells]
+
+
+def _csv_module_columns(text: bytes, limits: Limits) -> list[Any] | dict[str, Any]:
+    """Return CSV columns read by Python's strict `csv` module (quoted fields, or a body pyarrow refused)."""
+    decoded = decode_text(text)
+    reader = csv.reader(io.StringIO(decoded, newline=""), strict=True)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+                if len(rows) > limits.max_rows + 1:
+                    limits.check_rows(len(rows) - 1)
+    except csv.Error as exc:
+        raise malformed("malformed_csv", f"malformed CSV: {exc}") from None
+    if not rows:
+        raise malformed("empty_body", "request body is empty")
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header):
+        raise malformed("malformed_csv", "CSV header has duplicate column names")
+    data = rows[1:]
+    limits.check_rows(len(data))
+    limits.check_values(len(data) * len(header), "CSV cells")
+    for i, row in enumerate(data):
+        if len(row) != len(header):
+            raise malformed("malformed_csv", f"CSV row {i} has {len(row)} fields; the header has {len(header)}")
+    if not header:
+        return [{} for _ in data]
+    return {name: csv_column(cells) for name, cells in zip(header, zip(*data, strict=True), strict=True)}
+
+
+# ---- headerless numeric CSV (/invocations) ----------------------------------------------------------------------
+
+
+def csv_matrix(body: bytes, n_columns: int, limits: Limits) -> np.ndarray:
+    """Parse headerless numeric CSV (already-preprocessed rows) into a float32 matrix; empty cells are NaN.
+
+    Each row must have `n_columns` cells (422 `wrong_column_count`); a cell that is not a number is a 422
+    `schema_violation`, NaN or an infinity a 422 `non_finite_number`, and a number beyond float32 a 422
+    `schema_violation`, each naming the row and column.
+    """
+    text = lines_of(body)
+    n = count_lines(text)
+    limits.check_rows(n)
+    if text.count(b",") == n * (n_columns - 1) and b'"' not in text:
+        matrix = _arrow_matrix(text, n, n_columns)
+        if matrix is not None:
+            return matrix
+    return csv_matrix_loop(text, n_columns)
+
+
+def _arrow_matrix(text: bytes, n: int, n_columns: int) -> np.ndarray | None:
+    """Return the matrix pyarrow parses, or None where a row or cell needs the loop's checks (and messages)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, use_threads=False, block_size=max(len(text), 1 << 16)
+            ),
+            parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{j}": pa.float64() for j in range(n_columns)},
+                null_values=[""],
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.shape != (n, n_columns):
+        return None
+    out = np.empty((n, n_columns), dtype=np.float64)
+    for j, column in enumerate(table.columns):
+        values = column.to_numpy()  # NaN where a cell was empty (null)
+        # A NaN that pyarrow read from "nan" is no null: the loop refuses it, naming its row and column.
+        if int(np.count_nonzero(np.isnan(values))) != column.null_count:
+            return None
+        out[:, j] = values
+    with np.errstate(invalid="ignore"):
+        if (np.abs(out) > FLOAT32_MAX).any():
+            return None
+    return out.astype(np.float32)
+
+
+def csv_matrix_loop(text: bytes, n_columns: int) -> np.ndarray:
+    """Parse headerless numeric CSV cell by cell: the reference the fast path is tested against, and its messages."""
+    import numpy as np
+
+    lines = decode_text(text).split("\n")  # `lines_of` text: one line end each, no blank lines
+    if lines and not lines[-1]:
+        lines.pop()
+    out = np.empty((len(lines), n_columns), dtype=np.float32)
+    for i, line in enumerate(lines):
+        if line.count(",") != n_columns - 1:  # counted first: a long line is never split into a million cells
+            raise ApiError(
+                422,
+                "wrong_column_count",
+                f"CSV row {i} has {line.count(',') + 1} values; the model takes {n_columns} preprocessed columns",
+            )
+        for j, cell in enumerate(line.split(",")):
+            cell = cell.strip()
+            if not cell:
+                out[i, j] = np.nan
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ApiError(
+                    422, "schema_violation", f"CSV row {i} column {j}: expected a number, got {cell[:40]!r}"
+                ) from None
+            if not math.isfinite(value):
+                raise ApiError(
+                    422, "non_finite_number", f"CSV row {i} column {j}: {cell[:40]!r} is not a finite number"
+                )
+            if abs(value) > FLOAT32_MAX:
+                raise ApiError(
+                    422, "schema_violation", f"CSV row {i} column {j}: {cell[:40]!r} is outside the float32 range"
+                )
+            out[i, j] = value
+    return out
+
+
+# ---- Apache Arrow IPC stream -------------------------------------------------------------------------------------
+
+_RECORD_BATCH, _DICTIONARY_BATCH = 3, 2  # `MessageHeader` union tags of the Arrow format (Message.fbs)
+
+
+def arrow_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> list[Any] | dict[str, Any]:
+    """Return an Arrow IPC stream's columns in the forms `Preprocessor.transform` reads (typed, not text)."""
+    import pyarrow as pa
+
+    if not body:
+        raise malformed("empty_body", "request body is empty")
+    buffer = pa.py_buffer(body)
+    rows = _check_messages(buffer, limits)
+    try:
+        reader = pa.ipc.open_stream(buffer)
+        limits.check_values(len(reader.schema), "Arrow columns")
+        table = reader.read_all()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, ValueError) as exc:
+        raise malformed("malformed_arrow", f"not an Arrow IPC stream: {str(exc)[:200]}") from None
+    limits.check_rows(table.num_rows)
+    if table.num_rows != rows:  # pragma: no cover  (the headers were read from the same messages)
+        raise malformed("malformed_arrow", "the Arrow stream's batch headers disagree with its data")
+    names = table.column_names
+    if len(set(names)) != len(names):
+        raise malformed("malformed_arrow", "the Arrow stream has duplicate column names")
+    if not names:
+        return [{} for _ in range(table.num_rows)]
+    kinds = {f.name: isinstance(f, NumericFeature) for f in features}
+    columns: dict[str, Any] = {}
+    for name, column in zip(names, table.columns, strict=True):
+        numeric = kinds.get(name)
+        if numeric is None:
+            columns[name] = [None] * table.num_rows
+        elif numeric:
+            columns[name] = _numeric_arrow_column(column)
+        else:
+            columns[name] = _category_arrow_column(column)
+    return columns
+
+
+def _check_messages(buffer: pa.Buffer, limits: Limits) -> int:
+    """Return the rows the stream's batches declare, refusing compression and excess values before decoding."""
+    import pyarrow as pa
+
+    rows = values = 0
+    try:
+        reader = pa.ipc.MessageReader.open_stream(buffer)
+        while True:
+            try:
+                message = reader.read_next_message()
+            except StopIteration:
+                break
+            if message is None:  # pragma: no cover  (older pyarrow ends the stream this way)
+                break
+            header = _batch_header(message.metadata.to_pybytes())
+            if header is None:
+                continue
+            kind, length, nodes, compressed = header
+            if compressed:
+                raise malformed("malformed_arrow", "compressed Arrow buffers are not accepted; send them uncompressed")
+            values += nodes
+            limits.check_values(values, "Arrow values")
+            if kind == _RECORD_BATCH:
+                rows += length
+                if rows > limits.max_rows:
+                    limits.check_rows(rows)
+    except (pa.ArrowInvalid, OSError, struct.error, IndexError) as exc:
+        raise malformed("malformed_arrow", f"not an Arrow IPC stream: {str(exc)[:200]}") from None
+    return rows
+
+
+def _batch_header(meta: bytes) -> tuple[int, int, int, bool] | None:
+    """Return (kind, rows, values, compressed) of a record or dictionary batch's flatbuffer header; None for others.
+
+    Read by hand from the Arrow format's `Message` table (Message.fbs): pyarrow decodes (and decompresses) a batch
+    only as a whole, which is what must not happen before its size is known.
+    """
+    root = _u32(meta, 0)
+    kind_at = _field(meta, root, 1)
+    kind = meta[kind_at] if kind_at is not None else 0
+    if kind not in (_RECORD_BATCH, _DICTIONARY_BATCH):
+        return None
+    batch = _table(meta, _field(meta, root, 2))
+    if kind == _DICTIONARY_BATCH:
+        batch = _table(meta, _field(meta, batch, 1))
+    length_at = _field(meta, batch, 0)
+    length = struct.unpack_from("<q", meta, length_at)[0] if length_at is not None else 0
+    nodes_at = _field(meta, batch, 1)
+    values = 0
+    if nodes_at is not None:
+        vector = nodes_at + _u32(meta, nodes_at)
+        count = _u32(meta, vector)
+        # FieldNode structs of 16 bytes: length (int64), null_count (int64).
+        values = sum(struct.unpack_from("<q", meta, vector + 4 + 16 * i)[0] for i in range(count))
+    if length < 0 or values < 0:
+        raise malformed("malformed_arrow", "negative lengths in an Arrow batch header")
+    return kind, length, values, _field(meta, batch, 3) is not None
+
+
+def _u32(buf: bytes, at: int) -> int:
+    return int(struct.unpack_from("<I", buf, at)[0])
+
+
+def _field(buf: bytes, table: int, index: int) -> int | None:
+    """Return where field `index` of the flatbuffer table at `table` lies, or None when it is absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    offset = 4 + 2 * index
+    if offset >= struct.unpack_from("<H", buf, vtable)[0]:
+        return None
+    rel = struct.unpack_from("<H", buf, vtable + offset)[0]
+    return None if rel == 0 else table + rel
+
+
+def _table(buf: bytes, at: int | None) -> int:
+    """Return the position of the table an offset field at `at` points to."""
+    if at is None:
+        raise malformed("malformed_arrow", "an Arrow batch message without its header")
+    return at + _u32(buf, at)
+
+
+def _numeric_arrow_column(column: pa.ChunkedArray) -> Any:
+    """Return a numeric feature's Arrow column as float64 (NaN for null), or as Python values for the rule to read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        # Unchecked: an int64 beyond 2**53 rounds to the nearest float64, as Python's float() rounds it.
+        return pc.cast(column, pa.float64(), safe=False).to_numpy()
+    return column.to_pylist()  # bools, texts and others: each value through `coerce_numeric`
+
+
+def _category_arrow_column(column: pa.ChunkedArray) -> Any:
+    """Return a categorical feature's Arrow column as codes into its distinct values, or as Python values."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if not pa.types.is_dictionary(kind):
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+            return column.to_pylist()  # floats (NaN), bools, nested and other types: each value through the rule
+        column = pc.dictionary_encode(column)
+    combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(combined, pa.ChunkedArray):  # pragma: no cover  (combine_chunks of a dictionary column)
+        combined = combined.chunk(0)
+    codes = pc.fill_null(combined.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+    return Factorized(codes, combined.dictionary.to_pylist())
