@@ -409,8 +409,8 @@ resource "aws_eks_addon" "metrics_server" {
 locals {
   # k8s/base names the Deployment and the Service treeport; Container Insights reports a Deployment's pods under it.
   workload = "treeport"
-  # The CloudWatch agent scrapes the pods' metrics listener (port 9090, the prometheus.io/* annotations of
-  # k8s/base) and keeps the drift gauge alone, as an embedded-metric-format log that CloudWatch turns into a metric.
+  # The CloudWatch agent scrapes the pods' metrics listener (the container port named metrics, 9090, on pods with
+  # k8s/base's prometheus.io/scrape annotation) and keeps the drift gauge alone, as an embedded-metric-format log that CloudWatch turns into a metric.
   prometheus_scrape = {
     global = { scrape_interval = "1m", scrape_timeout = "10s" }
     scrape_configs = [{
@@ -419,10 +419,8 @@ locals {
       relabel_configs = [
         { source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], action = "keep", regex = local.workload },
         { source_labels = ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], action = "keep", regex = "true" },
-        {
-          source_labels = ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"], action = "replace"
-          regex         = "([^:]+)(?::\\d+)?;(\\d+)", replacement = "$1:$2", target_label = "__address__"
-        },
+        # One target per pod: its port named metrics (the master's listener, TREEPORT_METRICS_BIND), not the API port.
+        { source_labels = ["__meta_kubernetes_pod_container_port_name"], action = "keep", regex = "metrics" },
         { source_labels = ["__meta_kubernetes_namespace"], action = "replace", target_label = "Namespace" },
         { source_labels = ["__meta_kubernetes_pod_name"], action = "replace", target_label = "pod_name" },
       ]
