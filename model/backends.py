@@ -44,7 +44,9 @@ class Daal4pyBackend:
             self._core.daalinit(threads)
         self.task = task
         self.n_classes = n_classes
-        self._model = build_model(model_json).model
+        built = build_model(model_json, nan_free=True)
+        self._model = built.model
+        self._inputs = built.inputs
         self._model_json = model_json
         self._booster: Any = None
         self._local = threading.local()
@@ -52,6 +54,8 @@ class Daal4pyBackend:
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Return raw outputs for a C-contiguous float32 matrix (a fresh array the caller owns)."""
         algo = self._algorithm(len(x))
+        if self._inputs is not None:
+            x = self._inputs.apply(x)
         # The result is a view of the algorithm's own result table, which its next call overwrites: copy it.
         if self.task == "regression":
             return np.array(algo.compute(x, self._model).prediction).ravel()

@@ -146,6 +146,43 @@ def _loaded_library(stem: str, maps: Path = Path("/proc/self/maps")) -> str | No
 
 
 @dataclass(frozen=True)
+class NanFreeInputs:
+    """How a matrix with missing values (NaN) becomes one without, that every split reads as XGBoost reads NaN.
+
+    oneDAL predicts about a third faster on a matrix that holds no NaN (it then skips its missing-value checks).
+    XGBoost sends a missing value the split's learned default way; the model is built to read `x <= t` (see
+    `_add_tree`), so -inf goes left at every split and +inf right, and no finite value is ever either (requests are
+    refused non-finite numbers; an infinity in an encoded matrix stays what it was). A column whose splits all
+    default left reads NaN as -inf, one whose splits all default right as +inf. A column with splits of both kinds
+    is given to the model twice: its default-left splits read the column with -inf, its default-right splits a copy
+    appended after the last column, with +inf.
+    """
+
+    fill: np.ndarray
+    """float32, one per column the model reads (the appended copies last): what a NaN there becomes."""
+    copies: tuple[int, ...]
+    """The input columns appended once more, in order."""
+
+    @property
+    def width(self) -> int:
+        """Return the number of columns the model reads."""
+        return len(self.fill)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Return `x` (C-contiguous float32) as the model reads it: the copies appended, NaN replaced."""
+        owned = bool(self.copies)
+        if owned:
+            x = np.concatenate([x, x[:, self.copies]], axis=1)
+        missing = np.isnan(x)
+        if not missing.any():
+            return x
+        if owned:
+            np.copyto(x, self.fill, where=missing)
+            return x
+        return np.where(missing, self.fill, x)
+
+
+@dataclass(frozen=True)
 class OneDalModel:
     """A oneDAL GBT model and what prediction needs to know about it."""
 
@@ -153,10 +190,32 @@ class OneDalModel:
     task: str
     n_classes: int
     n_features: int
+    """The width of the encoded matrix (XGBoost's `num_feature`)."""
+    inputs: NanFreeInputs | None = None
+    """With `nan_free`, how the encoded matrix becomes the model's NaN-free input (see `NanFreeInputs`)."""
 
 
-def build_model(model_json: bytes) -> OneDalModel:
-    """Build the oneDAL model from XGBoost JSON bytes (a `gbtree` booster)."""
+def nan_free_inputs(trees: list[dict[str, Any]], n_features: int) -> NanFreeInputs:
+    """Return the `NanFreeInputs` of a booster's trees: per column, where its splits send a missing value."""
+    left = np.zeros(n_features, dtype=bool)
+    right = np.zeros(n_features, dtype=bool)
+    for tree in trees:
+        children = np.asarray(tree["left_children"]) != -1
+        features = np.asarray(tree["split_indices"], dtype=np.intp)[children]
+        default_left = np.asarray(tree["default_left"], dtype=bool)[children]
+        left[features[default_left]] = True
+        right[features[~default_left]] = True
+    copies = tuple(int(c) for c in np.flatnonzero(left & right))
+    fill = np.where(right & ~left, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+    fill = np.concatenate([fill, np.full(len(copies), np.inf, dtype=np.float32)])
+    return NanFreeInputs(fill=fill, copies=copies)
+
+
+def build_model(model_json: bytes, nan_free: bool = False) -> OneDalModel:
+    """Build the oneDAL model from XGBoost JSON bytes (a `gbtree` booster).
+
+    With `nan_free`, the model reads the matrix `OneDalModel.inputs.apply` makes of the encoded one (no NaN).
+    """
     core = daal4py_core()
     try:
         learner = json.loads(model_json)["learner"]
@@ -179,19 +238,23 @@ def build_model(model_json: bytes) -> OneDalModel:
             base_score = float(1 / (1 + np.exp(-base_score)))  # type: ignore[operator]
     else:
         task, n_iterations = "regression", len(trees)
+    inputs = nan_free_inputs(trees, n_features) if nan_free else None
+    # A default-right split on a column that also has default-left splits reads the column's appended copy.
+    copy_of = {c: n_features + k for k, c in enumerate(inputs.copies)} if inputs else {}
+    width = inputs.width if inputs else n_features
     if task == "regression":
-        builder = core.gbt_reg_model_builder(n_features=n_features, n_iterations=n_iterations)
+        builder = core.gbt_reg_model_builder(n_features=width, n_iterations=n_iterations)
     else:
-        builder = core.gbt_clf_model_builder(n_features=n_features, n_iterations=n_iterations, n_classes=n_classes)
+        builder = core.gbt_clf_model_builder(n_features=width, n_iterations=n_iterations, n_classes=n_classes)
     class_label = 0
     for counter, tree in enumerate(trees, start=1):
         # As daal4py.mb does: a vector base score (multiclass, XGBoost >= 3.1) goes into the first trees.
         intercept = base_score[counter - 1] if isinstance(base_score, list) and counter <= n_classes else 0.0
-        _add_tree(builder, tree, task, class_label, intercept)
+        _add_tree(builder, tree, task, class_label, intercept, copy_of)
         if counter % n_iterations == 0:
             class_label += 1
     model = builder.model(base_score=base_score if isinstance(base_score, float) else None)
-    return OneDalModel(model=model, task=task, n_classes=n_classes, n_features=n_features)
+    return OneDalModel(model=model, task=task, n_classes=n_classes, n_features=n_features, inputs=inputs)
 
 
 def _base_score(raw: str, objective: str) -> float | list[float]:
@@ -210,7 +273,9 @@ def _base_score(raw: str, objective: str) -> float | list[float]:
     return value
 
 
-def _add_tree(builder: Any, tree: dict[str, Any], task: str, class_label: int, intercept: float) -> None:
+def _add_tree(
+    builder: Any, tree: dict[str, Any], task: str, class_label: int, intercept: float, copy_of: dict[int, int]
+) -> None:
     left, right = tree["left_children"], tree["right_children"]
     conditions, features = tree["split_conditions"], tree["split_indices"]
     default_left, cover = tree["default_left"], tree["sum_hessian"]
@@ -234,9 +299,12 @@ def _add_tree(builder: Any, tree: dict[str, Any], task: str, class_label: int, i
                 tree_id=tree_id, response=float(conditions[node]) + intercept, cover=float(cover[node]), **where
             )
             continue
+        feature = int(features[node])
+        if not default_left[node]:
+            feature = copy_of.get(feature, feature)
         split_id = builder.add_split(
             tree_id=tree_id,
-            feature_index=int(features[node]),
+            feature_index=feature,
             feature_value=float(np.nextafter(np.float32(conditions[node]), np.float32(-np.inf))),
             cover=float(cover[node]),
             default_left=bool(default_left[node]),

@@ -73,14 +73,13 @@ class Predictor(ServedBundle):
 
     def format(self, outputs: np.ndarray) -> list[dict[str, Any]]:
         """Shape raw outputs into per-row result dicts."""
+        # `tolist` gives Python floats (the float32 outputs exactly, as `astype(float)` would, without the copy).
         if self.task == "binary":
             negative, positive = self.classes
-            return [
-                {"label": positive if p >= 0.5 else negative, "probability": p} for p in outputs.astype(float).tolist()
-            ]
+            return [{"label": positive if p >= 0.5 else negative, "probability": p} for p in outputs.tolist()]
         if self.task == "multiclass":
             classes = self.classes
-            rows = outputs.astype(float).tolist()
+            rows = outputs.tolist()
             return [
                 {
                     "label": classes[max(range(len(row)), key=row.__getitem__)],
@@ -88,7 +87,7 @@ class Predictor(ServedBundle):
                 }
                 for row in rows
             ]
-        return [{"value": v} for v in outputs.astype(float).tolist()]
+        return [{"value": v} for v in outputs.tolist()]
 
 
 def _explanation(row: np.ndarray, groups: list[tuple[str, tuple[int, ...]]]) -> dict[str, Any]:

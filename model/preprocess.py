@@ -139,6 +139,7 @@ class Preprocessor:
         self._names = frozenset(f.name for f in features)
         self._order = tuple(s.name for s in self._slots)
         self._template = [0.0] * len(self.columns)
+        self._onehot: dict[int, np.ndarray] = {}
 
     def feature_columns(self) -> list[tuple[str, tuple[int, ...]]]:
         """Return each feature with the encoded columns it owns (one for numeric, its one-hots for categorical)."""
@@ -378,11 +379,15 @@ class Preprocessor:
             codes = _category_column(slot, position, column, n, found)
             if first == last:
                 continue
-            hit = codes >= 0
-            out[:, first:last] = 0.0
-            out[np.flatnonzero(hit), codes[hit]] = 1.0
-            if not hit.all():
-                out[~hit, first:last] = NAN
+            table = self._onehot.get(position)
+            if table is None:
+                # Row c is the one-hot of column `first + c`; the last row (code -1) is NaN in all of them.
+                table = np.vstack([np.eye(last - first, dtype=np.float32), np.full((1, last - first), NAN, np.float32)])
+                self._onehot[position] = table
+            # Codes are encoded columns (`first + c`), -1 for all-NaN: one take of the table fills the block.
+            codes -= first
+            codes[codes < 0] = last - first
+            out[:, first:last] = table.take(codes, axis=0)
 
 
 def _number_cell(slot: _Slot, value: Any) -> float | Problem:
@@ -426,12 +431,14 @@ def _numeric_column(slot: _Slot, position: int, column: Column | None, n: int, f
         bad = [i for i, c in enumerate(cells) if type(c) is not float]
         _add(found, slot, position, ((i, cells[i]) for i in bad[:MAX_DETAILS]))
         return np.array([NAN if type(c) is not float else c for c in cells], dtype=np.float64)
-    missing = np.isnan(values)
-    with np.errstate(invalid="ignore"):
-        refused = ~missing & ~((values >= slot.lo) & (values <= slot.hi))
-    if not slot.nullable:
-        refused |= missing
-    if refused.any():
+    # Two reductions decide the common case (every value in range); fmin/fmax skip NaN (all NaN gives NaN).
+    if n and not (slot.lo <= np.fmin.reduce(values) and np.fmax.reduce(values) <= slot.hi):
+        refused = ~np.isnan(values) & ~((values >= slot.lo) & (values <= slot.hi))
+    else:
+        refused = None
+    if not slot.nullable and (refused is not None or np.isnan(np.add.reduce(values))):
+        refused = np.isnan(values) if refused is None else refused | np.isnan(values)
+    if refused is not None and refused.any():
         rows = np.flatnonzero(refused)[:MAX_DETAILS].tolist()
         _add(found, slot, position, ((i, _number_cell(slot, _item(column, i))) for i in rows))
     return values

@@ -108,3 +108,46 @@ def test_core_loaded_without_pandas_predicts_the_same(
 def test_unusable_model_json(raw: bytes, message: str) -> None:
     with pytest.raises(BundleIntegrityError, match=message):
         build_model(raw)
+
+
+@pytest.mark.parametrize(
+    ("objective", "n_classes"), [("binary:logistic", 2), ("reg:squarederror", 0), ("multi:softprob", 3)]
+)
+def test_nan_free_inputs_read_missing_values_as_xgboost_does(objective: str, n_classes: int) -> None:
+    """The NaN-free input (defaults as +-inf, a column with splits of both defaults given twice) changes no output."""
+    import xgboost as xgb
+
+    from model.backends import load_booster
+    from model.onedal import daal4py_core
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 5)).astype(np.float32)
+    label = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.float32)
+    if n_classes == 3:
+        label += x[:, 3] > 1
+    x[rng.random(x.shape) < 0.3] = np.nan  # missing everywhere: splits learn both default directions
+    params = {"objective": objective, "max_depth": 4, "nthread": 1, "seed": 1}
+    if n_classes == 3:
+        params["num_class"] = 3
+    model_json = bytes(xgb.train(params, xgb.DMatrix(x, label, missing=np.nan), 40).save_raw("json"))
+    built = build_model(model_json, nan_free=True)
+    assert built.inputs is not None and built.inputs.copies, "expected a column with splits of both defaults"
+    model_input = built.inputs.apply(x)
+    assert model_input.shape == (len(x), 5 + len(built.inputs.copies)) and not np.isnan(model_input).any()
+
+    task = {"binary:logistic": "binary", "reg:squarederror": "regression", "multi:softprob": "multiclass"}[objective]
+    plain = build_model(model_json)
+    core = daal4py_core()
+
+    def daal_outputs(model: object, matrix: np.ndarray) -> np.ndarray:
+        if task == "regression":
+            return np.asarray(core.gbt_regression_prediction(fptype="float").compute(matrix, model).prediction)
+        algo = core.gbt_classification_prediction(
+            nClasses=max(n_classes, 2), fptype="float", resultsToEvaluate="computeClassProbabilities"
+        )
+        return np.asarray(algo.compute(matrix, model).probabilities)
+
+    np.testing.assert_array_equal(daal_outputs(built.model, model_input), daal_outputs(plain.model, x))
+    served = Daal4pyBackend(model_json, task, max(n_classes, 2), threads=1).outputs(x)
+    reference = XGBoostBackend.from_booster(load_booster(model_json), task, max(n_classes, 2)).outputs(x)
+    np.testing.assert_allclose(served, reference, atol=1e-5)
