@@ -42,10 +42,24 @@ class ModelUnderTest:
         return self.folder / "preprocessor.json"
 
 
-def prepare_model(store: str | None, scratch: Path, rows: int | None = None) -> ModelUnderTest:
-    """Return the model under test: `store`'s LATEST credit-risk, else the default model trained into `scratch`.
+LARGE_MODEL_NAME = "credit-risk-large"
+# The larger bench model: the same data and pipeline, 500 rounds of depth-8 trees, no early stopping.
+LARGE_MODEL_PARAMS: dict[str, Any] = {"num_boost_round": 500, "max_depth": 8, "early_stopping_rounds": 0}
+# Rows it trains on when the store lacks it (`--quick`: fewer, so the bench stays short; trees as many and as deep).
+LARGE_MODEL_ROWS, LARGE_MODEL_QUICK_ROWS = 50_000, 5_000
 
-    The bundle's files are also copied to `scratch/bundle/` for the peers, which read plain files.
+
+def prepare_model(
+    store: str | None,
+    scratch: Path,
+    rows: int | None = None,
+    name: str = MODEL_NAME,
+    params: dict[str, Any] | None = None,
+) -> ModelUnderTest:
+    """Return the model under test: `store`'s LATEST `name`, else that model trained into `scratch`.
+
+    `params` are the training parameters (`--param`) when it is trained. The bundle's files are also copied to
+    `scratch/<name>-bundle/` (`scratch/bundle/` for the default model) for the peers, which read plain files.
     """
     from model.bundle import MODEL_FILE, PREPROCESSOR_FILE, load_bundle
     from model.store import open_store
@@ -53,12 +67,14 @@ def prepare_model(store: str | None, scratch: Path, rows: int | None = None) -> 
     if store is None:
         from model.pipeline import TrainConfig, run_training
 
-        store = (scratch / "store").as_uri()
-        config = TrainConfig(store=store) if rows is None else TrainConfig(store=store, rows=rows)
-        print(f"training the default {MODEL_NAME} model into {store} ...", flush=True)
+        store = (scratch / ("store" if name == MODEL_NAME else f"store-{name}")).as_uri()
+        config = TrainConfig(store=store, name=name, params=dict(params or {}))
+        if rows is not None:
+            config.rows = rows
+        print(f"training the {name} model into {store} ...", flush=True)
         run_training(config)
-    bundle = load_bundle(open_store(store), MODEL_NAME)
-    folder = scratch / "bundle"
+    bundle = load_bundle(open_store(store), name)
+    folder = scratch / ("bundle" if name == MODEL_NAME else f"{name}-bundle")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.json").write_bytes(bundle.files[MODEL_FILE])
     (folder / "preprocessor.json").write_bytes(bundle.files[PREPROCESSOR_FILE])
@@ -70,6 +86,23 @@ def prepare_model(store: str | None, scratch: Path, rows: int | None = None) -> 
         trees=int(bundle.manifest["trees"]["rounds"]),
         columns=int(bundle.manifest["columns"]),
     )
+
+
+def prepare_large_model(store: str | None, scratch: Path, quick: bool = False) -> ModelUnderTest:
+    """Return the larger bench model: `store`'s `credit-risk-large` when it holds one, else one trained into `scratch`.
+
+    Train it into a store once to keep runs short: `treeport train --name credit-risk-large --param
+    num_boost_round=500 --param max_depth=8 --param early_stopping_rounds=0`.
+    """
+    from model.errors import NotFound
+
+    if store is not None:
+        try:
+            return prepare_model(store, scratch, name=LARGE_MODEL_NAME)
+        except NotFound:
+            print(f"{store} holds no {LARGE_MODEL_NAME}: training one", flush=True)
+    rows = LARGE_MODEL_QUICK_ROWS if quick else LARGE_MODEL_ROWS
+    return prepare_model(None, scratch, rows=rows, name=LARGE_MODEL_NAME, params=LARGE_MODEL_PARAMS)
 
 
 def records(n: int, seed: int = 7) -> list[dict[str, Any]]:

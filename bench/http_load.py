@@ -180,7 +180,7 @@ def run(
                 "rounds": rounds,
                 "gunicorn_workers": workers,
                 "threads_per_worker": threads,
-                "worker_class": "sync",
+                "worker_class": srv.gunicorn_worker_class(),
                 "mlserver": "one process, parallel_workers 0 (its inference pool fails to start here)",
             },
         }
@@ -214,7 +214,7 @@ def print_report(result: dict[str, Any]) -> None:
     c = result["config"]
     print_table(
         f"http: {c['load_generator']}, {c['connections']} connections, {c['duration_s']:g} s x {c['rounds']} rounds "
-        f"(median), gunicorn {c['gunicorn_workers']} sync workers x {c['threads_per_worker']} thread",
+        f"(median), gunicorn {c['gunicorn_workers']} workers ({c['worker_class']}) x {c['threads_per_worker']} thread",
         ["server", "1 row req/s", "p50 ms", "p99 ms", "CPU µs/req", "100 rows req/s", "p50 ms", "p99 ms", "CPU µs/req"],
         rows,
     )

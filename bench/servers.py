@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,11 +86,17 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
+def gunicorn_worker_class() -> str:
+    """Return the worker class `api/gunicorn.conf.py` sets (what every gunicorn server here runs), as written there."""
+    match = re.search(r"^worker_class\s*=\s*[\"']([^\"']+)[\"']", GUNICORN_CONF.read_text(), re.MULTILINE)
+    return match.group(1) if match else "sync (gunicorn's default)"
+
+
+def post(url: str, body: bytes, content_type: str = "application/json", timeout_s: float = 10) -> tuple[int, bytes]:
     """POST `body` and return the status and the answer's body (errors included)."""
     request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (a loopback http URL)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (a loopback http URL)
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
@@ -161,10 +168,15 @@ def hello_server(workers: int, scratch: Path) -> Server:
     return gunicorn_server("hello", "bench.peers.hello:create_app()", {}, workers, scratch)
 
 
-def plain_xgboost_server(mut: ModelUnderTest, workers: int, threads: int, scratch: Path) -> Server:
-    """Return the plain Flask + XGBoost `inplace_predict` server under the same gunicorn config."""
+def plain_xgboost_server(
+    mut: ModelUnderTest, workers: int, threads: int, scratch: Path, path: str = "/predict", name: str = "plain_xgboost"
+) -> Server:
+    """Return the plain Flask + XGBoost `inplace_predict` server under the same gunicorn config.
+
+    `path` is the route the load goes to: `/predict` (records read by a loop) or `/frame` (every body read by pandas).
+    """
     env = {"BENCH_MODEL_DIR": str(mut.folder), "BENCH_THREADS": str(threads)}
-    return gunicorn_server("plain_xgboost", "bench.peers.plain_xgboost:create_app()", env, workers, scratch)
+    return gunicorn_server(name, "bench.peers.plain_xgboost:create_app()", env, workers, scratch, path)
 
 
 def ensure_mlserver_venv() -> Path:
