@@ -16,8 +16,8 @@ CSV with a header and Apache Arrow IPC streams are parsed in C by pyarrow (`api.
 
 Limits are checked before a body is parsed (`Limits`): lines are counted with `bytes.count`, and a JSON body's values
 are bounded by counting its commas and brackets, so that a small body of many empty rows (`{}` or blank lines) is
-refused with 413 before it becomes millions of Python objects. Blank lines (nothing but spaces and tabs) are skipped
-in every line format, and cost no memory.
+refused with 413 before it becomes millions of Python objects. In every line format (CSV, JSON Lines) blank lines
+(nothing but spaces and tabs) are skipped, and spaces and tabs at line ends dropped, without costing memory.
 """
 
 from __future__ import annotations
@@ -53,11 +53,13 @@ ENVELOPES = ("instances", "dataframe_split", "dataframe_records", "inputs")
 # An integer literal with more digits than this is beyond float64 anyway (and Python refuses to parse
 # integers over 4300 digits at all); it is read as a float, so it is reported as a non-finite value.
 _MAX_INT_DIGITS = 300
-# A string literal, for counting a JSON body's structure without the commas and brackets inside its strings.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_STRUCTURE = b",[{"
-# Runs of blank lines (spaces and tabs only), removed before lines are counted or parsed.
-_BLANK_LINES = re.compile(rb"^(?:[ \t]*\n)+", re.M)
+# A string literal, for counting a JSON body's structure without the commas and brackets inside its strings. Unrolled
+# (`"[^"\\]*(?:\\.[^"\\]*)*"`) so that a long string is one simple repeat, not one regex group per character.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Spaces and tabs at the end of a line: taken out, so that a line of nothing else is empty (and dropped).
+_TRAILING_BLANKS = re.compile(rb"[ \t]+$", re.M)
+# Regex substitutions build a list of every piece: a body is cleaned this many bytes at a time, to bound that list.
+_CLEAN_CHUNK = 1 << 18
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -141,12 +143,21 @@ def json_values_bound(body: bytes) -> int:
 def check_json_size(body: bytes, limits: Limits) -> None:
     """Refuse (413) a JSON body holding more values than `limits` allow, before parsing it.
 
-    Counting commas and brackets is a few passes of `bytes.count`; only where that count is over the limit are
-    the body's strings taken out (their commas are no values) and the count made exact.
+    Counting commas and brackets is a few passes of `bytes.count`; only where that count is over the limit are the
+    body's strings visited (their commas are no values) to make it exact, and no more of them than so many values
+    could hold.
     """
-    if json_values_bound(body) <= limits.max_values:
+    bound = json_values_bound(body)
+    if bound <= limits.max_values:
         return
-    limits.check_values(json_values_bound(_JSON_STRING.sub(b"", body)))
+    inside = 0
+    most = 2 * limits.max_values + 16  # every value a key and a string: more strings than this are too many values
+    for k, match in enumerate(_JSON_STRING.finditer(body)):
+        if k >= most:
+            limits.check_values(k)
+        text = match.group()
+        inside += text.count(b",") + text.count(b"[") + text.count(b"{")
+    limits.check_values(bound - inside)
 
 
 def parse_json(body: bytes) -> Any:
@@ -286,16 +297,31 @@ def decode_text(body: bytes) -> str:
 
 
 def lines_of(body: bytes) -> bytes:
-    """Return a line-format body with a UTF-8 BOM, CR line ends and blank lines taken out (at most one copy)."""
+    """Return a line-format body without its UTF-8 BOM, CR line ends, trailing spaces and tabs, or blank lines.
+
+    Every step is a C pass over the bytes (or a regex over a quarter of a MiB at a time) that makes at most one copy,
+    so a body of millions of blank lines costs a few copies of itself, never a Python object per line.
+    """
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM) :]
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    if body[:1] in (b"\n", b" ", b"\t") or b"\n\n" in body or b"\n " in body or b"\n\t" in body:
-        body = _BLANK_LINES.sub(b"", body)
-        if body[:1] in (b" ", b"\t") and not body.lstrip(b" \t"):
-            body = b""  # one blank line without a line end
-    return body
+    if b" \n" in body or b"\t\n" in body or body.endswith((b" ", b"\t")):
+        body = b"".join(_TRAILING_BLANKS.sub(b"", chunk) for chunk in _chunks(body))
+    while b"\n\n" in body:  # a run of k line ends takes log2(k) passes
+        body = body.replace(b"\n\n", b"\n")
+    return body[1:] if body.startswith(b"\n") else body
+
+
+def _chunks(body: bytes) -> list[bytes]:
+    """Return the body cut after a line end about every `_CLEAN_CHUNK` bytes (whole lines in each piece)."""
+    pieces, start = [], 0
+    while start < len(body):
+        end = body.find(b"\n", start + _CLEAN_CHUNK)
+        end = len(body) if end < 0 else end + 1
+        pieces.append(body[start:end])
+        start = end
+    return pieces
 
 
 def count_lines(body: bytes) -> int:
