@@ -188,8 +188,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def job_spec(args: argparse.Namespace, first_key: str) -> JobSpec:
     """Check the arguments and return the job they describe; raise UserError naming what is wrong."""
-    from treeport.cli import parse_assignments
-
     for flag, uri in (("--input", args.input), ("--output", args.output)):
         try:
             parse_s3_uri(uri)
@@ -216,7 +214,7 @@ def job_spec(args: argparse.Namespace, first_key: str) -> JobSpec:
         raise UserError(
             f"job name {name!r}: use 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
         )
-    environment = {key: str(value) for key, value in parse_assignments(args.env, "--env").items()}
+    environment = container_environment(args.env)
     return JobSpec(
         name=name,
         model=args.model,
@@ -234,6 +232,17 @@ def job_spec(args: argparse.Namespace, first_key: str) -> JobSpec:
         kms_key=args.kms_key,
         environment=environment,
     )
+
+
+def container_environment(items: list[str]) -> dict[str, str]:
+    """Return the container environment of `--env KEY=VALUE` flags (values are text, as SageMaker takes them)."""
+    environment: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--env expects KEY=VALUE, got {item!r}")
+        environment[key.strip()] = value
+    return environment
 
 
 def content_type_of(key: str) -> str:
