@@ -284,6 +284,37 @@ class ApiChecks:
             raise CheckFailed(f"POST /invocations (CSV): expected one probability line, got {response.body[:200]!r}")
         return f"JSON as /predict; CSV of {columns} preprocessed columns -> {float(lines[0]):.4f}"
 
+    def batch_transform(self) -> str:
+        """SageMaker Batch Transform's side of the contract, as a job with SplitType Line and MultiRecord calls it:
+        `GET /execution-parameters`, then mini-batches of whole JSON lines up to MaxPayloadInMB on `/invocations`,
+        answered one JSON line per input line, in order, the same predictions as `/predict`."""
+        response = http("GET", self.url("/execution-parameters"))
+        expect_status(response, 200, "GET /execution-parameters")
+        params = response.json()
+        if params.get("BatchStrategy") != "MULTI_RECORD" or not isinstance(params.get("MaxPayloadInMB"), int):
+            raise CheckFailed(f"GET /execution-parameters: unexpected {params!r}")
+        if not isinstance(params.get("MaxConcurrentTransforms"), int) or params["MaxConcurrentTransforms"] < 1:
+            raise CheckFailed(f"GET /execution-parameters: MaxConcurrentTransforms {params!r}")
+        lines = [json.dumps(record).encode() + b"\n" for record in RECORDS * 4]
+        limit = params["MaxPayloadInMB"] * 1024 * 1024
+        batches: list[bytes] = [b""]
+        for line in lines:  # as Batch Transform packs whole records into each request (here: 2 per batch)
+            if len(batches[-1]) + len(line) > limit or batches[-1].count(b"\n") == 2:
+                batches.append(b"")
+            batches[-1] += line
+        out: list[Any] = []
+        for body in batches:
+            headers = {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"}
+            answer = http("POST", self.url("/invocations"), body, headers)
+            expect_status(answer, 200, "POST /invocations (JSON Lines)")
+            got, sent = answer.body.decode().splitlines(), body.count(b"\n")
+            if len(got) != sent:
+                raise CheckFailed(f"{sent} lines in, {len(got)} out: {answer.body[:200]!r}")
+            out += [json.loads(line) for line in got]
+        probabilities = [row["probability"] for row in out]
+        same_numbers(probabilities, self.probabilities * 4, "Batch Transform vs /predict probabilities")
+        return f"{params}; {len(lines)} JSON lines in {len(batches)} mini-batches, one result line each, in order"
+
     def bad_requests(self) -> str:
         """Bad input gets the documented 4xx and error code, never a 500."""
         bad_row = {**RECORDS[0], "person_age": "thirty"}
@@ -326,6 +357,7 @@ class ApiChecks:
             ("POST /predict (CSV)", self.predict_csv),
             ("POST /explain", self.explain),
             ("POST /invocations", self.invocations),
+            ("Batch Transform", self.batch_transform),
             ("bad requests", self.bad_requests),
             ("GET /metrics", self.metrics),
         ]:
