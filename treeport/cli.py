@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok; 2 user error (bad arguments, data or schema: the message names the file, column
 and value); 3 model rejected by the quality gate or the parity check; 4 `doctor --strict` found a
-warning; 1 anything else.
+warning, or `monitor` found drift past its threshold; 1 anything else.
 
 A flag with a `TREEPORT_*` twin (`--store`, `--name`, `--version`, `--backend`, `serve --workers`,
 `serve --host/--port`) defaults to that variable, then to the built-in default: what the environment says is
@@ -192,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-bench", action="store_true", help="the hardware report only, no model needed")
     doctor.add_argument("--json", action="store_true", help="print the report as one JSON document")
     doctor.add_argument("--strict", action="store_true", help=f"exit {EXIT_WARNED} if the report warns")
+    monitor = sub.add_parser(
+        "monitor",
+        help="drift of served rows (SageMaker data capture, CSV or JSON lines) against a bundle's baseline",
+        description="Read SageMaker data capture files (JSON Lines), a CSV of served rows with a header, or JSON "
+        "lines of records, from local paths or s3:// objects and prefixes; compare them with the bundle's baseline "
+        "(PSI per feature and of the score, as GET /monitoring does); write a PNG per drifting feature to --out. "
+        f"Exit {EXIT_WARNED} when a PSI passes --threshold, {EXIT_USER_ERROR} for input that cannot be read.",
+    )
+    monitor.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="file, folder, s3://bucket/key or s3://bucket/prefix/"
+    )
+    store_arg(monitor)
+    monitor.add_argument("--name", help=f"model name (default ${NAME_ENV}, else {DEFAULT_NAME})")
+    monitor.add_argument(
+        "--version", help=f"version id whose baseline to compare with (default ${VERSION_ENV}, else LATEST)"
+    )
+    monitor.add_argument(
+        "--threshold", type=float, default=0.2, help="PSI past which a feature drifts (default %(default)s)"
+    )
+    monitor.add_argument(
+        "--format", choices=("auto", "capture", "csv", "jsonl"), default="auto", help="input format (default: per file)"
+    )
+    monitor.add_argument("--out", help="folder for the plots (default ./drift-<name>-<version>)")
+    monitor.add_argument("--json", action="store_true", help="print the report as one JSON document")
     from treeport import batch, deploy
 
     deploy.add_parser(sub)
@@ -662,6 +686,29 @@ def cmd_deploy(args: argparse.Namespace, out: TextIO) -> int:
     return deploy.run(args, out)
 
 
+def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
+    """Report drift of served rows against a bundle's baseline; exit 4 when a PSI passes the threshold."""
+    from model.bundle import BASELINE_FILE, LATEST, MODEL_FILE, PREPROCESSOR_FILE, load_bundle
+    from model.pipeline import DEFAULT_NAME
+    from model.predictor import Predictor
+    from model.store import open_store
+    from treeport import monitor
+
+    name = from_env(args.name, NAME_ENV, DEFAULT_NAME)
+    version = from_env(args.version, VERSION_ENV, LATEST)
+    bundle = load_bundle(
+        open_store(args.store), name, version, only=(MODEL_FILE, PREPROCESSOR_FILE), optional=(BASELINE_FILE,)
+    )
+    predictor = Predictor(bundle, backend=local_backend(None))
+    where = Path(args.out) if args.out else Path.cwd() / f"drift-{bundle.name}-{bundle.version}"
+    report, tally, plots = monitor.run(predictor, args.inputs, args.threshold, where, args.format)
+    if args.json:
+        print(json.dumps(monitor.document(predictor, report, tally, plots), indent=2), file=out)
+    else:
+        print(monitor.format_report(report, tally, f"{bundle.name} {bundle.version}", plots), file=out)
+    return EXIT_WARNED if report.alarm else EXIT_OK
+
+
 def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     """Score S3 files with a SageMaker Batch Transform job (see treeport/batch.py)."""
     from treeport import batch
@@ -678,6 +725,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "deploy": cmd_deploy,
     "batch": cmd_batch,
+    "monitor": cmd_monitor,
     "doctor": cmd_doctor,
 }
 
