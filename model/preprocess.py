@@ -91,6 +91,7 @@ class Factorized:
 if TYPE_CHECKING:
     Column = Sequence[Any] | np.ndarray | Factorized  # a list of values, a numpy array, or codes and distinct values
     _Found = tuple[int, int, dict[str, Any]]  # (row, position in the row, detail): they sort into the loop's order
+    _Numeric = tuple[int, _Slot, Sequence[Any] | np.ndarray, np.ndarray]  # position, slot, values, float64 reading
 
 
 class Preprocessor:
@@ -370,10 +371,16 @@ class Preprocessor:
         """Write every feature's encoded columns into `out`, adding refused cells to `found`."""
         import numpy as np
 
+        numeric: list[_Numeric] = []
         for position, slot in enumerate(self._slots):
             column = columns.get(slot.name)
             if slot.numeric:
-                out[:, slot.column] = _numeric_column(slot, position, column, n, found)
+                # Read now, checked below, all numeric columns at once (None: read and checked cell by cell).
+                column, values = _numeric_values(slot, position, column, n, found)
+                if values is None:
+                    out[:, slot.column] = _numeric_cells(slot, position, column, found)
+                else:
+                    numeric.append((position, slot, column, values))
                 continue
             first, last = slot.block
             codes = _category_column(slot, position, column, n, found)
@@ -388,6 +395,10 @@ class Preprocessor:
             codes -= first
             codes[codes < 0] = last - first
             out[:, first:last] = table.take(codes, axis=0)
+        if numeric:
+            block = np.stack([values for _, _, _, values in numeric])
+            _check_numeric(block, numeric, found)
+            out[:, [slot.column for _, slot, _, _ in numeric]] = block.T
 
 
 def _number_cell(slot: _Slot, value: Any) -> float | Problem:
@@ -417,31 +428,51 @@ def _category_cell(slot: _Slot, value: Any) -> int | Problem:
     return -1
 
 
-def _numeric_column(slot: _Slot, position: int, column: Column | None, n: int, found: list[_Found]) -> np.ndarray:
-    """Return a numeric feature's float64 column (NaN where missing), adding each refused cell to `found`."""
-    import numpy as np
-
+def _numeric_values(
+    slot: _Slot, position: int, column: Column | None, n: int, found: list[_Found]
+) -> tuple[Sequence[Any] | np.ndarray, np.ndarray | None]:
+    """Return a numeric feature's column (as values) and its float64 reading (NaN where missing), not yet checked
+    against the feature's range and nullability (`_check_numeric`); None where the shortcut does not read it."""
     if column is None:
         column = [ABSENT] * n
     if isinstance(column, Factorized):
         column = [column.uniques[c] if c >= 0 else None for c in column.codes.tolist()]
-    values = _float_column(column)
-    if values is None:  # some value the shortcut does not read: every cell through the rule
-        cells = [_number_cell(slot, v) for v in column]
-        bad = [i for i, c in enumerate(cells) if type(c) is not float]
-        _add(found, slot, position, ((i, cells[i]) for i in bad[:MAX_DETAILS]))
-        return np.array([NAN if type(c) is not float else c for c in cells], dtype=np.float64)
-    # Two reductions decide the common case (every value in range); fmin/fmax skip NaN (all NaN gives NaN).
-    if n and not (slot.lo <= np.fmin.reduce(values) and np.fmax.reduce(values) <= slot.hi):
-        refused = ~np.isnan(values) & ~((values >= slot.lo) & (values <= slot.hi))
-    else:
-        refused = None
-    if not slot.nullable and (refused is not None or np.isnan(np.add.reduce(values))):
-        refused = np.isnan(values) if refused is None else refused | np.isnan(values)
-    if refused is not None and refused.any():
-        rows = np.flatnonzero(refused)[:MAX_DETAILS].tolist()
-        _add(found, slot, position, ((i, _number_cell(slot, _item(column, i))) for i in rows))
-    return values
+    return column, _float_column(column)
+
+
+def _numeric_cells(slot: _Slot, position: int, column: Sequence[Any] | np.ndarray, found: list[_Found]) -> np.ndarray:
+    """Return a numeric feature's float64 column read cell by cell through the rule, adding refused cells to `found`."""
+    import numpy as np
+
+    cells = [_number_cell(slot, v) for v in column]
+    bad = [i for i, c in enumerate(cells) if type(c) is not float]
+    _add(found, slot, position, ((i, cells[i]) for i in bad[:MAX_DETAILS]))
+    return np.array([NAN if type(c) is not float else c for c in cells], dtype=np.float64)
+
+
+def _check_numeric(block: np.ndarray, numeric: list[_Numeric], found: list[_Found]) -> None:
+    """Add to `found` every cell of the numeric columns (`block`'s rows) out of its feature's range, or missing
+    where that is not allowed; a few reductions over all the columns decide the common case (none)."""
+    import numpy as np
+
+    slots = [slot for _, slot, _, _ in numeric]
+    lo = np.array([s.lo for s in slots])
+    hi = np.array([s.hi for s in slots])
+    # fmin/fmax skip NaN (a column of NaN only gives NaN, and is looked at closely); a NaN sum means a NaN cell.
+    suspect = ~((lo <= np.fmin.reduce(block, axis=1)) & (np.fmax.reduce(block, axis=1) <= hi))
+    required = np.array([not s.nullable for s in slots])
+    if required.any():
+        suspect |= required & np.isnan(np.add.reduce(block, axis=1))
+    for j in np.flatnonzero(suspect).tolist():
+        position, slot, column, _ = numeric[j]
+        values = block[j]
+        missing = np.isnan(values)
+        refused = ~missing & ~((values >= slot.lo) & (values <= slot.hi))
+        if not slot.nullable:
+            refused |= missing
+        if refused.any():
+            rows = np.flatnonzero(refused)[:MAX_DETAILS].tolist()
+            _add(found, slot, position, ((i, _number_cell(slot, _item(column, i))) for i in rows))
 
 
 def _float_column(column: Sequence[Any] | np.ndarray) -> np.ndarray | None:
