@@ -216,7 +216,25 @@ def build_model(model_json: bytes, nan_free: bool = False) -> OneDalModel:
 
     With `nan_free`, the model reads the matrix `OneDalModel.inputs.apply` makes of the encoded one (no NaN).
     """
-    core = daal4py_core()
+    trees = _trees(model_json)
+    return _build(trees, nan_free_inputs(trees["trees"], trees["n_features"]) if nan_free else None)
+
+
+def build_models(model_json: bytes) -> tuple[OneDalModel, OneDalModel]:
+    """Return the model that reads the encoded matrix, and the one that reads its NaN-free form (see `NanFreeInputs`).
+
+    Where no column needs a copy the two are one oneDAL model (the NaN-free form only replaces NaN).
+    """
+    trees = _trees(model_json)
+    plain = _build(trees, None)
+    inputs = nan_free_inputs(trees["trees"], trees["n_features"])
+    if not inputs.copies:
+        return plain, OneDalModel(plain.model, plain.task, plain.n_classes, plain.n_features, inputs)
+    return plain, _build(trees, inputs)
+
+
+def _trees(model_json: bytes) -> dict[str, Any]:
+    """Return what building needs from XGBoost JSON: trees, task, classes, iterations, base score, width."""
     try:
         learner = json.loads(model_json)["learner"]
         params = learner["learner_model_param"]
@@ -238,7 +256,21 @@ def build_model(model_json: bytes, nan_free: bool = False) -> OneDalModel:
             base_score = float(1 / (1 + np.exp(-base_score)))  # type: ignore[operator]
     else:
         task, n_iterations = "regression", len(trees)
-    inputs = nan_free_inputs(trees, n_features) if nan_free else None
+    return {
+        "trees": trees,
+        "task": task,
+        "n_classes": n_classes,
+        "n_iterations": n_iterations,
+        "base_score": base_score,
+        "n_features": n_features,
+    }
+
+
+def _build(parsed: dict[str, Any], inputs: NanFreeInputs | None) -> OneDalModel:
+    """Feed the trees to oneDAL's model builder; with `inputs`, for the NaN-free matrix they describe."""
+    core = daal4py_core()
+    task, n_classes, n_iterations = parsed["task"], parsed["n_classes"], parsed["n_iterations"]
+    base_score, n_features = parsed["base_score"], parsed["n_features"]
     # A default-right split on a column that also has default-left splits reads the column's appended copy.
     copy_of = {c: n_features + k for k, c in enumerate(inputs.copies)} if inputs else {}
     width = inputs.width if inputs else n_features
@@ -247,7 +279,7 @@ def build_model(model_json: bytes, nan_free: bool = False) -> OneDalModel:
     else:
         builder = core.gbt_clf_model_builder(n_features=width, n_iterations=n_iterations, n_classes=n_classes)
     class_label = 0
-    for counter, tree in enumerate(trees, start=1):
+    for counter, tree in enumerate(parsed["trees"], start=1):
         # As daal4py.mb does: a vector base score (multiclass, XGBoost >= 3.1) goes into the first trees.
         intercept = base_score[counter - 1] if isinstance(base_score, list) and counter <= n_classes else 0.0
         _add_tree(builder, tree, task, class_label, intercept, copy_of)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.backends import Daal4pyBackend, XGBoostBackend
+from model.backends import NAN_FREE_MIN_ROWS, Daal4pyBackend, XGBoostBackend
 from model.bundle import MODEL_FILE, load_bundle
 from model.errors import BundleIntegrityError
 from model.onedal import build_model
@@ -148,6 +148,13 @@ def test_nan_free_inputs_read_missing_values_as_xgboost_does(objective: str, n_c
         return np.asarray(algo.compute(matrix, model).probabilities)
 
     np.testing.assert_array_equal(daal_outputs(built.model, model_input), daal_outputs(plain.model, x))
-    served = Daal4pyBackend(model_json, task, max(n_classes, 2), threads=1).outputs(x)
+    backend = Daal4pyBackend(model_json, task, max(n_classes, 2), threads=1)
+    served = backend.outputs(x)  # a batch this large is predicted on the NaN-free form
     reference = XGBoostBackend.from_booster(load_booster(model_json), task, max(n_classes, 2)).outputs(x)
     np.testing.assert_allclose(served, reference, atol=1e-5)
+    small = np.ascontiguousarray(x[: NAN_FREE_MIN_ROWS // 2])  # a small batch: the model that reads NaN itself
+    plain_small = daal_outputs(plain.model, small)
+    np.testing.assert_array_equal(
+        backend.outputs(small), plain_small[:, 1] if task == "binary" else plain_small.squeeze()
+    )
+    np.testing.assert_allclose(backend.outputs(small), served[: len(small)], atol=1e-6)
