@@ -5,7 +5,8 @@
   cell spells a number literal (or is empty) becomes float64 in one cast, a categorical one becomes codes into its
   distinct texts (`Factorized`), and anything else is handed to `model.preprocess` as Python strings, which reads it
   through `coerce_numeric` / `coerce_category` exactly as the per-row loop would. Bodies with a quote character go
-  to Python's strict `csv` module instead (pyarrow is lenient about text after a closing quote).
+  to Python's strict `csv` module instead, as sent (pyarrow is lenient about text after a closing quote, and a
+  quoted field's line ends and blanks are its own), counting rows as it reads and stopping past the limit.
 - Headerless numeric CSV (`/invocations`): already-preprocessed rows, parsed straight into float64 columns; any body
   the fast path does not take whole (a quote, a non-number, NaN or an infinity, a value beyond float32, a row of
   the wrong width) is read again by the checking loop, which names the row and column.
@@ -49,12 +50,12 @@ _NUMERIC_CELL = rf"^[ \t]*(?:{NUMBER_LITERAL.pattern})?[ \t]*$"
 
 def csv_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> list[Any] | dict[str, Any]:
     """Return CSV with a header row as columns named by the header (values read as `csv_column` reads cells)."""
+    if b'"' in body:  # quoted fields may hold line ends and blanks of their own: the csv module reads them as sent
+        return _csv_module_columns(body, limits)
     text = lines_of(body)
     n = count_lines(text)
     if n == 0:
         raise malformed("empty_body", "request body is empty")
-    if b'"' in text:
-        return _csv_module_columns(text, limits)
     header_end = text.find(b"\n")
     header = _csv_header(text[: header_end if header_end >= 0 else len(text)])
     limits.check_rows(n - 1)
@@ -217,17 +218,16 @@ def _arrow_matrix(text: bytes, n: int, n_columns: int) -> np.ndarray | None:
         return None
     if table.shape != (n, n_columns):
         return None
-    out = np.empty((n, n_columns), dtype=np.float64)
-    for j, column in enumerate(table.columns):
-        values = column.to_numpy()  # NaN where a cell was empty (null)
-        # A NaN that pyarrow read from "nan" is no null: the loop refuses it, naming its row and column.
-        if int(np.count_nonzero(np.isnan(values))) != column.null_count:
-            return None
-        out[:, j] = values
+    out = np.empty((n, n_columns), dtype=np.float32)
     with np.errstate(invalid="ignore"):
-        if (np.abs(out) > FLOAT32_MAX).any():
-            return None
-    return out.astype(np.float32)
+        for j, column in enumerate(table.columns):
+            values = column.to_numpy()  # NaN where a cell was empty (null)
+            # Refused in one pass: NaN that was no empty cell (pyarrow reads "nan"), infinities, beyond float32. The
+            # loop then names the first such cell by row and column.
+            if int(np.count_nonzero(~(np.abs(values) <= FLOAT32_MAX))) != column.null_count:
+                return None
+            out[:, j] = values
+    return out
 
 
 def csv_matrix_loop(text: bytes, n_columns: int) -> np.ndarray:

@@ -33,12 +33,17 @@ _LONG_RUN = b"0" * 19
 
 def try_loads(body: bytes) -> Any:
     """Return the parsed body when orjson reads it exactly as the json module would, else `UNPARSED`."""
-    if orjson is None or _LONG_RUN in body.translate(_ALL_DIGITS_TO_ZERO):
+    if orjson is None or long_integer(body):
         return UNPARSED
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return UNPARSED
+
+
+def long_integer(body: bytes) -> bool:
+    """Return whether the body holds a run of 19 or more digits (where orjson and the json module may disagree)."""
+    return _LONG_RUN in body.translate(_ALL_DIGITS_TO_ZERO)
 
 
 def json_line(fields: dict[str, Any]) -> str:

@@ -27,12 +27,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
 
 from api.errors import ApiError, malformed
-from api.fastjson import UNPARSED, try_loads
+from api.fastjson import UNPARSED, long_integer, try_loads
 from model.preprocess import FLOAT32_MAX
 
 if TYPE_CHECKING:
@@ -252,7 +253,9 @@ def _split_columns(split: Any, limits: Limits) -> list[Any] | dict[str, Any]:
                 raise _bad_split(f'"data" row {i} has {len(row)} values; "columns" names {width}')
     if not columns:  # rows of nothing: each is an empty record (the schema then says what is missing)
         return [{} for _ in data]
-    return dict(zip(columns, zip(*data, strict=True), strict=True))
+    # One pass per column, in C: `zip(*data)` would make an iterator per row, and those tens of thousands of
+    # container allocations set off garbage collections that traverse the freshly parsed rows (4x the time).
+    return {name: list(map(itemgetter(j), data)) for j, name in enumerate(columns)}
 
 
 def _bad_split(message: str) -> ApiError:
@@ -342,12 +345,27 @@ def jsonl_rows(body: bytes, limits: Limits, arrays: bool = False, n_columns: int
         raise malformed("empty_body", "request body is empty")
     limits.check_rows(n)
     check_json_size(text, limits)
-    rows = [_json_line(line, i) for i, line in enumerate(text.splitlines())]
+    lines = text.splitlines()
+    rows = fast_loads_lines(text, lines)
+    if rows is None:  # some line orjson does not read as the json module would: each line says why
+        rows = [_json_line(line, i) for i, line in enumerate(lines)]
     if arrays and rows and type(rows[0]) is list:
         if any(type(r) is not list for r in rows):
             raise malformed("malformed_jsonl", "JSON Lines mixes arrays (preprocessed rows) and other values")
         return numeric_matrix(rows, n_columns, "JSON Lines line")
     return rows
+
+
+def fast_loads_lines(text: bytes, lines: list[bytes]) -> list[Any] | None:
+    """Return every line parsed by orjson in one C loop, or None where a line needs the careful path."""
+    from api.fastjson import orjson
+
+    if orjson is None or not lines or long_integer(text):
+        return None  # no orjson here, or a 19-digit run somewhere (orjson and the json module read those apart)
+    try:
+        return list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _json_line(line: bytes, i: int) -> Any:

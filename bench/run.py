@@ -1,6 +1,6 @@
 """Run the benchmark parts, print each table, and write one JSON report: `treeport bench` and `python -m bench`.
 
-    treeport bench [--quick] [--json FILE] [--parts model,http,cold_start,memory,train] [--store URI]
+    treeport bench [--quick] [--json FILE] [--parts model,http,invocations,cold_start,memory,train] [--store URI]
 
 Without --store the default credit-risk model is trained into a temporary store first (as `make run` trains
 it); the model part also measures a larger one (`credit-risk-large`, 500 trees of depth 8), taken from --store
@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from bench.common import ROOT, ModelUnderTest, machine, prepare_large_model, prepare_model, print_table
 
-PARTS = ("model", "http", "cold_start", "memory", "train")
+PARTS = ("model", "http", "invocations", "cold_start", "memory", "train")
 EXTRA_PARTS = ("http_batch",)
 """Parts that run only when named: a piece of one above, reported under that part's key."""
 SECTION = {"http_batch": "http"}
@@ -46,6 +46,7 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("http.ratio_vs_hello.b1", ">=", 0.80),
     ("http.speedup_vs_plain_xgboost.b1", ">=", 1.6),
     ("http.speedup_vs_mlserver.b1", ">=", 4),
+    ("invocations.csv_parse_ms.r10000", "<=", 15),
     ("cold_start.local_s", "<=", 1.5),
     ("cold_start.sagemaker_s", "<=", 0.5),
     ("memory.worker_rss_mb", "<=", 250),
@@ -143,6 +144,7 @@ def run(
             "model": lambda: _model(mut, store, scratch, quick, path),
             "http": lambda: _http(mut, scratch, quick),
             "http_batch": lambda: _http_batch(mut, scratch, quick),
+            "invocations": lambda: _invocations(mut, quick),
             "cold_start": lambda: cold_start(mut, scratch, quick),
             "memory": lambda: _memory(mut, scratch, quick),
             "train": lambda: _train(scratch, quick),
@@ -193,6 +195,12 @@ def _http(mut: ModelUnderTest, scratch: Path, quick: bool) -> dict[str, Any]:
     result = http_load.run(mut, scratch / "http", quick=quick)
     result.update(_http_batch(mut, scratch, quick))
     return result
+
+
+def _invocations(mut: ModelUnderTest, quick: bool) -> dict[str, Any]:
+    from bench import invocations
+
+    return invocations.run(mut, quick=quick)
 
 
 def _http_batch(mut: ModelUnderTest, scratch: Path, quick: bool) -> dict[str, Any]:
