@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from api.errors import ApiError, malformed
 from api.inputs import Limits, count_lines, decode_text, lines_of
 from model.preprocess import FLOAT32_MAX, Factorized
-from model.schema import NUMBER_LITERAL, NumericFeature
+from model.schema import NumericFeature
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 
 # Python's csv module refuses a field longer than this (its default `field_size_limit`); the fast path does too.
 CSV_FIELD_LIMIT = 131072
-# A cell of a numeric column that pyarrow may cast to float64 as `number_literal` reads it: a number literal between
-# spaces and tabs, or nothing (RE2 syntax, the same literal as `model.schema.NUMBER_LITERAL`).
-_NUMERIC_CELL = rf"^[ \t]*(?:{NUMBER_LITERAL.pattern})?[ \t]*$"
 
 
 # ---- CSV with a header -------------------------------------------------------------------------------------------
@@ -87,11 +84,13 @@ def _csv_header(line: bytes) -> list[str]:
 
 
 def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
-    """Return the CSV's rows as a table of string columns `f0`..., or None where pyarrow refuses the body."""
+    """Return the CSV's rows as a table of string columns `f0`... (null where a cell is empty), or None where pyarrow
+    refuses the body or Python's csv module would (a field over its limit)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    if len(text) > CSV_FIELD_LIMIT and max(map(len, text.split(b"\n"))) > CSV_FIELD_LIMIT:
+        return None  # a line that long may hold a field over the limit: the csv module decides
     try:
         table = pacsv.read_csv(
             pa.py_buffer(text),
@@ -100,32 +99,30 @@ def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
             ),
             parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={f"f{j}": pa.string() for j in range(width)}, strings_can_be_null=False
+                column_types={f"f{j}": pa.string() for j in range(width)}, null_values=[""], strings_can_be_null=True
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if table.num_columns != width:
-        return None
-    for column in table.columns:
-        if len(column) and pc.max(pc.binary_length(column)).as_py() > CSV_FIELD_LIMIT:
-            return None
-    return table
+    return table if table.num_columns == width else None
 
 
 def _numeric_text_column(column: pa.ChunkedArray) -> Any:
-    """Return a numeric feature's CSV cells as float64 (NaN where empty) when all spell numbers, else as texts."""
+    """Return a numeric feature's CSV cells as float64 (NaN where empty) when pyarrow reads every one as
+    `number_literal` does, else as texts for the rule to read."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pc.all(pc.match_substring_regex(column, _NUMERIC_CELL)).as_py() is not False:
-        trimmed = pc.utf8_trim(column, " \t")
-        try:
-            numbers = pc.cast(pc.if_else(pc.equal(trimmed, ""), None, trimmed), pa.float64())
-            return numbers.to_numpy()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass  # a literal pyarrow does not read (the rule reads it)
-    return csv_column(column.to_pylist())
+    try:
+        values = pc.cast(column, pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return csv_column(column.to_pylist())  # a cell pyarrow does not read as a number (" 1", "1_0", "x")
+    # pyarrow also reads "nan" and "inf", which are no number literals (and "1e400", which the rule reads as an
+    # infinity and refuses): a value that is not finite, beyond the empty cells, goes to the rule with its text.
+    if int(np.count_nonzero(~np.isfinite(values))) != column.null_count:
+        return csv_column(column.to_pylist())
+    return values
 
 
 def _category_text_column(column: pa.ChunkedArray) -> Factorized:
@@ -135,15 +132,16 @@ def _category_text_column(column: pa.ChunkedArray) -> Factorized:
 
     encoded = pc.dictionary_encode(column).combine_chunks()
     uniques = csv_column(encoded.dictionary.to_pylist())
-    return Factorized(np.asarray(encoded.indices, dtype=np.intp), uniques)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+    return Factorized(codes, uniques)
 
 
-def csv_column(cells: Sequence[str]) -> list[str | None]:
+def csv_column(cells: Sequence[str | None]) -> list[str | None]:
     """Return a CSV column's cells as values: an empty cell is missing, any other is its (trimmed) text.
 
     CSV carries no types: the schema's rules read a text as a number or a category (`model.schema`).
     """
-    return [cell.strip() or None for cell in cells]
+    return [cell.strip() or None if cell is not None else None for cell in cells]
 
 
 def _csv_module_columns(text: bytes, limits: Limits) -> list[Any] | dict[str, Any]:
