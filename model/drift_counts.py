@@ -1,6 +1,6 @@
 """Counting served rows against a drift baseline: per process, in a window of time buckets, summed at read time.
 
-The hot path only copies a prediction's encoded rows and outputs into a buffer (`DriftRecorder.observe`); the
+The hot path only keeps a prediction's encoded rows and outputs in a list (`DriftRecorder.observe`); the
 binning (`Baseline.counts`, model/drift.py) runs on a batch of buffered rows, when the buffer fills, at least once a
 second from a background thread, and before this process reads its own counts. Batching is what keeps the cost off
 the request: binning one row costs about as much numpy overhead as binning hundreds.
@@ -46,8 +46,8 @@ log = logging.getLogger("treeport.drift")
 MAGIC = 0x3154_4649_5244_5054  # "TPDRIFT1" read as a little-endian int64
 HEADER_WORDS = 5
 RING_BUCKETS = 12
-FLUSH_ROWS = 256
-"""Rows buffered before they are binned on the request that fills the buffer."""
+FLUSH_ROWS = 1024
+"""Rows buffered before they are binned, on the request that brings the buffer to this many."""
 FLUSH_SECONDS = 1.0
 """Longest a buffered row waits for the background flush (how stale another process's view of this one can be)."""
 
@@ -182,27 +182,27 @@ class DriftRecorder:
         self.baseline = baseline
         self.ring = ring
         self.clock = clock
+        self.flush_rows = flush_rows
         self._lock = threading.Lock()
-        self._x = np.empty((flush_rows, baseline.columns), dtype=np.float32)
-        self._out = np.empty((flush_rows, baseline.output_width), dtype=np.float64)
+        self._xs: list[np.ndarray] = []
+        self._outs: list[np.ndarray] = []
         self._pending = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def observe(self, x: np.ndarray, outputs: np.ndarray) -> None:
-        """Take one prediction's encoded rows and the model's outputs for them (copied; binned later)."""
-        n = len(x)
+        """Take one prediction's encoded rows and the model's outputs for them, to bin later.
+
+        Both arrays are kept, not copied (a copy costs more than everything else here): the caller hands them over
+        and does not change them afterwards, as the Predictor does with the matrix it encoded and the fresh outputs
+        its backend returns.
+        """
         with self._lock:
-            start = self._pending
-            if start + n > len(self._x):
+            self._xs.append(x)
+            self._outs.append(outputs)
+            self._pending += len(x)
+            if self._pending >= self.flush_rows:
                 self._flush_locked()
-                start = 0
-                if n > len(self._x):  # a batch larger than the buffer is binned as it is
-                    self.ring.add(self.baseline.counts(x, outputs), self.clock())
-                    return
-            self._x[start : start + n] = x
-            self._out[start : start + n] = outputs.reshape(n, -1)
-            self._pending = start + n
 
     def flush(self) -> None:
         """Bin the buffered rows into the ring now."""
@@ -210,10 +210,13 @@ class DriftRecorder:
             self._flush_locked()
 
     def _flush_locked(self) -> None:
-        n = self._pending
-        if n:
-            self.ring.add(self.baseline.counts(self._x[:n], self._out[:n]), self.clock())
-            self._pending = 0
+        if not self._xs:
+            return
+        xs, outs = self._xs, self._outs
+        self._xs, self._outs, self._pending = [], [], 0
+        x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+        outputs = outs[0] if len(outs) == 1 else np.concatenate(outs)
+        self.ring.add(self.baseline.counts(x, outputs), self.clock())
 
     def counts(self) -> np.ndarray:
         """Return this process's counts in the window, after flushing the buffer."""

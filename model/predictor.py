@@ -28,7 +28,8 @@ class Predictor(ServedBundle):
             self.backend = make_backend(backend, bundle.files[MODEL_FILE], self.task, n_classes, self.threads)
         self.backend_name = backend
         self.observer: Callable[[np.ndarray, np.ndarray], None] | None = None
-        """Called with every encoded matrix `predict` answers and the outputs for it (drift counting); None: none."""
+        """Called with every encoded matrix `predict` answers and the outputs for it, which it may keep (neither is
+        changed afterwards); drift counting, `api.monitoring`. None: nothing is called."""
 
     @classmethod
     def load(

@@ -105,7 +105,7 @@ def test_recorder_buffers_then_counts_what_it_saw(
     recorder = DriftRecorder(baseline, CountRing.in_memory(window_of(3600), baseline.n_bins), clock, flush_rows=64)
     for i in range(0, 300, 3):  # single rows and small batches, buffer overflows included
         recorder.observe(x[i : i + 3], scores[i : i + 3])
-    recorder.observe(x[300:], scores[300:])  # a batch larger than the buffer is counted as it is
+    recorder.observe(x[300:], scores[300:])  # a batch larger than the buffer is binned at once
     assert recorder.counts().tolist() == baseline.counts(x, scores).tolist()
     report = baseline.report(recorder.counts())
     assert report.rows == 400 and report.psi_max == pytest.approx(0.0, abs=1e-12)
@@ -117,6 +117,7 @@ def test_recorder_flushes_in_the_background(fitted: tuple[Preprocessor, Baseline
     recorder = DriftRecorder(baseline, ring, Clock())
     recorder.observe(x[:5], scores[:5])
     assert ring.total(Clock()()).sum() == 0  # still buffered
+    recorder.observe(x[:0], scores[:0])  # an empty batch changes nothing
     recorder.start(every=0.05)
     try:
         deadline = 200
@@ -178,3 +179,13 @@ def test_version_folders_take_only_safe_names(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="invalid model name"):
         version_dir(tmp_path, "../etc", "v1")
+
+
+def test_recorder_counts_multiclass_outputs(fitted: tuple[Preprocessor, Baseline, np.ndarray, np.ndarray]) -> None:
+    pre, _, x, _ = fitted
+    probabilities = np.random.default_rng(6).dirichlet([1.0, 1.0, 1.0], size=len(x))
+    baseline = fit_baseline(pre, x, probabilities, "multiclass", ["a", "b", "c"])
+    recorder = DriftRecorder(baseline, CountRing.in_memory(window_of(0), baseline.n_bins), Clock(), flush_rows=50)
+    for i in range(0, len(x), 7):
+        recorder.observe(x[i : i + 7], probabilities[i : i + 7])
+    assert recorder.counts().tolist() == baseline.counts(x, probabilities).tolist()
