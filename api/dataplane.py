@@ -116,9 +116,11 @@ class DataPlane:
 
     def limits(self, predictor: Predictor, explain: bool = False) -> Limits:
         """Return the row and value limits of a request to `predictor` (`/explain` has its own row limit)."""
+        # A row holds a value per feature, or (preprocessed: `/invocations`, V2's [N, F] tensor) per encoded column.
+        width = max(len(predictor.schema.features), predictor.preprocessor.n_columns)
         if explain:
-            return Limits.for_model(self.settings.max_explain_rows, len(predictor.schema.features), "/explain")
-        return Limits.for_model(self.settings.max_rows, len(predictor.schema.features))
+            return Limits.for_model(self.settings.max_explain_rows, width, "/explain")
+        return Limits.for_model(self.settings.max_rows, width)
 
     def json_rows(self, body: bytes, predictor: Predictor, explain: bool = False) -> Any:
         """Return the rows of a JSON body (records, or columns), its size checked before it is parsed."""

@@ -77,9 +77,9 @@ class Limits:
     """Names the limit in the 413's message (`/explain` has its own)."""
 
     @classmethod
-    def for_model(cls, max_rows: int, n_features: int, route: str = "") -> Limits:
-        """Return the limits for rows of a model with `n_features` raw features."""
-        return cls(max_rows, max_rows * (2 * n_features + 8) + 1024, route)
+    def for_model(cls, max_rows: int, width: int, route: str = "") -> Limits:
+        """Return the limits for rows of `width` values (the model's features, or its encoded columns if more)."""
+        return cls(max_rows, max_rows * (2 * width + 8) + 1024, route)
 
     def check_rows(self, n: int) -> None:
         """Refuse an empty batch (400) or one over the row limit (413)."""

@@ -17,7 +17,7 @@ from flask import Response, g, jsonify, request
 
 from api.dataplane import unsupported_media
 from api.errors import ApiError, malformed
-from api.inputs import FLOAT32_MAX, JSON_TYPES, check_rows, media_type, parse_json, read_body
+from api.inputs import FLOAT32_MAX, JSON_TYPES, check_json_size, check_rows, media_type, parse_json, read_body
 from api.services import package_version, services
 from model.schema import NumericFeature
 
@@ -83,7 +83,9 @@ def infer(name: str) -> Response:
     mt = media_type(request)
     if mt not in JSON_TYPES:
         raise unsupported_media(mt, JSON_TYPES)
-    payload = parse_json(read_body(request))
+    raw = read_body(request)
+    check_json_size(raw, plane.limits(predictor))  # before parsing: a small body of many values costs no memory
+    payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise malformed("invalid_body_type", "expected a JSON object with an 'inputs' array")
     _check_parameters(payload.get("parameters"), "parameters")

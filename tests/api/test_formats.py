@@ -450,3 +450,33 @@ def test_numeric_matrix_checks_each_value() -> None:
     assert numeric_matrix([[1, None, 2.5]], 3, "row").tolist()[0][0] == 1.0
     assert math.isnan(numeric_matrix([[1, None, 2.5]], 3, "row")[0, 1])
     assert numeric_matrix([[1, 2]], 2, "row").dtype == np.float32
+
+
+def test_v2_values_are_bounded_before_parsing(make_app: Callable[..., Flask], app: Flask) -> None:
+    client = make_app(max_rows=10).test_client()
+    width = app.extensions["treeport"].state.predictor.preprocessor.n_columns
+    wide = {"name": "x", "shape": [10, width], "datatype": "FP32", "data": [0.5] * (10 * width)}
+    assert client.post("/v2/models/credit-risk/infer", json={"inputs": [wide]}).status_code == 200
+    many = {"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0] * 100_000}
+    response = client.post("/v2/models/credit-risk/infer", json={"inputs": [many]})
+    assert response.status_code == 413
+    assert error_code("/v2/models/credit-risk/infer", response.get_json()) == "too_many_rows"
+
+
+def test_the_value_limit_counts_encoded_columns_where_they_outnumber_the_features() -> None:
+    """A preprocessed row (headerless CSV, JSON Lines arrays, V2's [N, F]) holds a value per encoded column."""
+    from types import SimpleNamespace
+
+    from api.dataplane import DataPlane
+    from api.state import ModelState
+
+    settings = Settings(max_rows=100)
+    plane = DataPlane(settings, ModelState(settings))
+    # Three features, one of them with 200 categories: 202 encoded columns.
+    wide: Any = SimpleNamespace(schema=SimpleNamespace(features=(1, 2, 3)), preprocessor=SimpleNamespace(n_columns=202))
+    assert plane.limits(wide).max_values == 100 * (2 * 202 + 8) + 1024
+    narrow: Any = SimpleNamespace(
+        schema=SimpleNamespace(features=tuple(range(11))), preprocessor=SimpleNamespace(n_columns=5)
+    )
+    assert plane.limits(narrow).max_values == 100 * (2 * 11 + 8) + 1024
+    assert plane.limits(narrow, explain=True).max_rows == settings.max_explain_rows

@@ -546,7 +546,35 @@ CASES = [
         "non_finite_number",
         headers={"Accept": "text/csv;q=0.5, " * 6000},
     ),
-]
+    # ---- the columnar and line formats (issue 15) and their limits (issue 13.6) ---------------------------------
+    case("split-ragged", "/predict", js({"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}), 400,
+         "invalid_dataframe_split"),
+    case("split-and-instances", "/predict", js({"instances": [RECORD], "dataframe_records": [RECORD]}), 400,
+         "ambiguous_body"),
+    case("inputs-uneven", "/predict", js({"inputs": {"a": [1], "b": [1, 2]}}), 400, "invalid_columns"),
+    case("split-empty-rows-over-max-rows", "/predict", b'{"dataframe_split":{"columns":[],"data":[' + b"[]," * 99
+         + b"[]]}}", 413, "too_many_rows", settings={"max_rows": 5}),
+    case("records-of-nothing-over-max-rows", "/predict", b'{"instances":[' + b"{}," * 999 + b"{}]}", 413,
+         "too_many_rows", settings={"max_rows": 5}),
+    case("jsonl-broken-line", "/predict", js(RECORD) + b"\n{\"a\":\n", 400, "malformed_json",
+         content_type="application/jsonlines"),
+    case("jsonl-infinity", "/predict", b'{"loan_amnt": Infinity}\n', 400, "non_finite_number",
+         content_type="application/x-ndjson"),
+    case("jsonl-over-max-rows", "/predict", b"{}\n" * 10, 413, "too_many_rows", content_type="application/jsonlines",
+         settings={"max_rows": 5}),
+    case("jsonl-blank-lines-only", "/predict", b"\n \n\t\r\n" * 1000, 400, "empty_body",
+         content_type="application/jsonlines"),
+    case("inv-jsonl-short-array", "/invocations", b"[1, 2]\n", 422, "wrong_column_count",
+         content_type="application/jsonlines"),
+    case("arrow-garbage", "/predict", b"\xff\xff\xff\xff" + b"\x00" * 64, 400, "malformed_arrow",
+         content_type="application/vnd.apache.arrow.stream"),
+    case("arrow-text", "/predict", CSV_ROW.encode(), 400, "malformed_arrow",
+         content_type="application/vnd.apache.arrow.stream"),
+    case("accept-xml", "/predict", instances(RECORD), 406, "not_acceptable", headers={"Accept": "application/xml"}),
+    case("explain-over-explain-rows", "/explain", instances(*[RECORD] * 3), 413, "too_many_rows",
+         settings={"max_explain_rows": 2}),
+    case("csv-blank-lines-with-spaces", "/predict", b" \r\n\t\n" * 5000, 400, "empty_body", content_type=CSV),
+]  # fmt: skip
 
 
 def wire_body(app: Flask, h: Hostile) -> bytes:
