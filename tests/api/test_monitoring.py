@@ -278,3 +278,51 @@ def test_drift_directory_and_settings() -> None:
 def test_bad_drift_settings(env: dict[str, str], message: str) -> None:
     with pytest.raises(UserError, match=message):
         Settings.from_env(env)
+
+
+def test_a_model_swap_counts_the_new_model_from_zero(
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+    trained: dict[str, tuple[Path, TrainResult]],
+    credit_store: tuple[Path, TrainResult],
+) -> None:
+    """A reload (here: another model set on the app) counts the new model from zero; with shared counts, the old
+    version's rows stay reported beside it until they leave the window."""
+    from model.predictor import Predictor
+
+    app = make_app(drift_dir=str(tmp_path))
+    client = app.test_client()
+    send(client, served_rows(100, seed=37, shift=False))
+    store, result = trained["binary"]
+    app.extensions[EXTENSION].state.set(Predictor.load(store.as_uri(), "binary"))
+    report = client.get("/monitoring").get_json()
+    assert report["model"] == {"name": "binary", "version": result.version}
+    assert report["status"] == "no_rows" and report["rows"] == 0
+    samples = drift_samples(client.get("/metrics").get_data(as_text=True))
+    assert samples[("treeport_drift_rows", (("model", "credit-risk"), ("version", credit_store[1].version)))] == 100
+    assert samples[("treeport_drift_rows", (("model", "binary"), ("version", result.version)))] == 0
+
+
+@pytest.mark.parametrize(
+    ("task", "score_kind"), [("binary", "score"), ("multiclass", "label"), ("regression", "score")]
+)
+def test_every_task_is_monitored(trained: dict[str, tuple[Path, TrainResult]], task: str, score_kind: str) -> None:
+    """The score is the positive-class probability, the predicted class, or the value, each binned and compared.
+
+    No verdict is asserted here: these models' baselines hold about 120 test rows, whose sampling noise alone comes
+    near the threshold (the credit-risk tests above, on 800 baseline rows, assert the verdicts)."""
+    from tests.conftest import mixed_frame
+
+    store, _ = trained[task]
+    client = create_app(Settings(model_store=store.as_uri(), model_name=task)).test_client()
+    frame = mixed_frame(rows=600, seed=8).drop(columns=["approved", "tier", "amount"])
+    rows = [{k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else v) for k, v in r.items()}
+            for r in records(frame)]  # fmt: skip
+    send(client, rows)
+    report = client.get("/monitoring").get_json()
+    assert report["rows"] == 600 and report["score"]["kind"] == score_kind
+    assert sum(b["actual"] for b in report["score"]["bins"]) == pytest.approx(1.0)
+    values = [*psi_by_feature(report).values(), report["score"]["psi"]]
+    assert report["psi_max"] == max(values) and all(v >= 0 for v in values)
+    if score_kind == "label":
+        assert [b["label"] for b in report["score"]["bins"]][1:] == ["bronze", "gold", "silver"]
