@@ -43,6 +43,8 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     params: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    default_thresholds: bool = True
+    """Apply the task's default gate thresholds under `thresholds`; False: `thresholds` alone are the gate."""
     threads: int | None = None
     drop_unlabelled: bool = False
     engine: str = "local"

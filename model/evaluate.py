@@ -54,9 +54,10 @@ def evaluate(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, flo
     }
 
 
-def thresholds_for(task: str, overrides: dict[str, float] | None = None) -> dict[str, float]:
-    """Return the gate thresholds for `task`: the defaults updated with `overrides` (names checked)."""
-    merged = dict(DEFAULT_THRESHOLDS[task])
+def thresholds_for(task: str, overrides: dict[str, float] | None = None, defaults: bool = True) -> dict[str, float]:
+    """Return the gate thresholds for `task`: the defaults (unless `defaults` is False) updated with `overrides`
+    (names checked)."""
+    merged = dict(DEFAULT_THRESHOLDS[task]) if defaults else {}
     for name, value in (overrides or {}).items():
         if name not in METRICS[task]:
             raise UserError(f"unknown gate metric {name!r} for a {task} task (known: {list(METRICS[task])})")

@@ -78,7 +78,7 @@ def judge(config: TrainConfig, trained: Trained) -> Judged:
     """Evaluate on the test split and apply the gate; raise `ModelRejected` naming every failed threshold."""
     task = trained.schema.target.task
     metrics = evaluate(task, trained.y_test, trained.scores_test)
-    thresholds = thresholds_for(task, config.thresholds)
+    thresholds = thresholds_for(task, config.thresholds, defaults=config.default_thresholds)
     failures = gate(metrics, thresholds)
     if failures:
         raise ModelRejected(f"model rejected by the gate: {'; '.join(failures)}")

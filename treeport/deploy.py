@@ -6,7 +6,9 @@ provider at a local emulator (moto_server, LocalStack). `apply`, `destroy` and `
 ahead only with `--auto-approve` or a typed "yes". Every successful apply records its variables as a release;
 `rollback` applies the one before the last. On serverless, `apply` then moves the Lambda's `live` alias to the new
 version at once, `rollout` through a canary watched by CloudWatch alarms (treeport/rollout.py), and `rollback` moves
-the alias back first.
+the alias back first. On sagemaker, `--model-package ARN` serves an approved model package: its ModelDataUrl
+(DescribeModelPackage) becomes the stack's `model_data_url`, and the endpoint's blue/green deployment_config moves
+traffic to it (SageMaker rolls back on the stack's alarms).
 
 After `eks apply` the k8s/ overlay is rendered with the IRSA role ARN, the image, the pinned model version and the
 load balancer's exposure, and k8s/eks-auto-mode (the 4th-gen Xeon NodePool, its NodeClass, the switch that makes Auto
@@ -65,6 +67,7 @@ LB_SCHEMES = ("internal", "internet-facing")
 # TLS 1.3 and 1.2 only, forward-secret ciphers (the Service's aws-load-balancer-ssl-negotiation-policy annotation).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[A-Za-z0-9/_.-]+$")
 # How long `kubectl rollout status` waits: the Deployment's progressDeadlineSeconds (300) plus a minute.
 ROLLOUT_TIMEOUT = "360s"
 # What the flags set, as the stacks name them.
@@ -113,6 +116,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-version",
         help="model version to serve, pinned (default: the stack's, LATEST, which follows the promoted one)",
+    )
+    parser.add_argument(
+        "--model-package",
+        metavar="ARN",
+        help="sagemaker: serve this approved model package (the pipeline registers them): its ModelDataUrl becomes "
+        "the stack's model_data_url, and the endpoint moves to it through its blue/green rollout",
     )
     parser.add_argument("--region", help="AWS region (default: the stack's, us-east-1)")
     parser.add_argument("--name-prefix", help="prefix of every resource name (default: the stack's, treeport)")
@@ -177,9 +186,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     terraform_dir = find_terraform_dir(args.terraform_dir)
     stack = prepare_stack(terraform_dir, args.target, args.state_dir)
     canary = canary_plan(args)
+    if args.model_package and (args.target != "sagemaker" or args.action not in ("plan", "apply")):
+        raise UserError("--model-package goes with `treeport deploy sagemaker plan|apply`")
     if args.action == "rollback":
         return run_rollback(args, stack, terraform_dir, out)
     variables = stack_variables(args, stack)
+    if args.model_package:
+        variables = with_model_package(args, stack, variables, out)
     if args.dry_run:
         return dry_run(args, stack, variables, terraform_dir, out, canary)
     terraform = terraform_binary()
@@ -363,6 +376,52 @@ def serve_new_version(
         raise
 
 
+# --- sagemaker: a registered model package -------------------------------------------------------------------------
+
+
+def with_model_package(
+    args: argparse.Namespace, stack: Stack, variables: dict[str, Any], out: TextIO
+) -> dict[str, Any]:
+    """Return the variables with model_data_url set to the ModelDataUrl of the approved model package --model-package
+    names (read with DescribeModelPackage); refuse another target or action, an unapproved or unknown package."""
+    arn = str(args.model_package)
+    if not MODEL_PACKAGE_ARN.fullmatch(arn):
+        raise UserError(
+            f"--model-package must be a model package ARN (arn:aws:sagemaker:<region>:<account>:model-package/"
+            f"<group>/<version>), got {arn!r}"
+        )
+    if any(parse_var(item)[0] == "model_data_url" for item in args.var):
+        raise UserError("model_data_url is set twice: by --model-package and by --var; give it once")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = aws_client("sagemaker", variables, {})
+    try:
+        package = client.describe_model_package(ModelPackageName=arn)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise UserError(f"model package {arn}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"model package {arn} could not be read: {exc}") from None
+    status = package.get("ModelApprovalStatus")
+    if status != "Approved":
+        raise UserError(
+            f"model package {arn} is {status or 'without an approval status'}, not Approved: approve it first "
+            f"(aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved)"
+        )
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    url = containers[0].get("ModelDataUrl") if containers else None
+    if not url:
+        raise UserError(f"model package {arn} names no ModelDataUrl in its inference specification")
+    image = containers[0].get("Image")
+    print(f"# model package {arn}: serving {url}", file=out)
+    if image and variables.get("image_uri") and image != variables["image_uri"]:
+        print(
+            f"# note: the package was registered with image {image}; the stack serves {variables['image_uri']}",
+            file=out,
+        )
+    return {**variables, "model_data_url": url}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `deploy` on its own (python -m treeport.deploy TARGET ACTION ...); return the exit code."""
     parser = argparse.ArgumentParser(prog="treeport")
@@ -496,8 +555,9 @@ def drop_last_release(stack: Stack) -> None:
 
 
 def release_summary(variables: dict[str, Any]) -> str:
-    """Return what names a release for a person: its image and model version."""
-    named = [f"{k}={variables[k]}" for k in ("image_uri", "model_version") if variables.get(k) is not None]
+    """Return what names a release for a person: its image and model version (or model artifact)."""
+    keys = ("image_uri", "model_version", "model_data_url")
+    named = [f"{k}={variables[k]}" for k in keys if variables.get(k) is not None]
     return " ".join(named) or "(no image or model version set)"
 
 

@@ -41,6 +41,9 @@ KNOWN_MOTO_DRIFT = {
     "sagemaker": {
         # DescribeModel returns an empty VpcConfig, which the provider reads as a vpc_config block: replace.
         "module.sagemaker[0].aws_sagemaker_model.this",
+        # DescribeEndpoint does not return DeploymentConfig (moto keeps no deployment policy), so the provider
+        # wants to write the blue/green policy again: an in-place update.
+        "module.sagemaker[0].aws_sagemaker_endpoint.this",
     },
 }
 
@@ -170,6 +173,18 @@ def check_serverless_stack(aws: dict[str, Any], tmp_path: Path) -> None:
     )
     widgets = json.loads(cloudwatch.get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"])["widgets"]
     assert len(widgets) == 5
+    # The web ACL in front of the stage (issue 13.3), logging to its own group.
+    wafv2 = aws["client"]("wafv2")
+    stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{stage}"
+    acl = wafv2.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
+    assert acl["ARN"] == outputs["web_acl_arn"]
+    assert {r["Name"] for r in acl["Rules"]} == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "RatePerClientIp",
+    }
+    logging = wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"][0].endswith(":log-group:aws-waf-logs-tpsls-api")
 
     drift = second_plan_drift(tmp_path / "state", "serverless", common)
     print(f"serverless drift on a second plan against moto: {sorted(drift)}")
@@ -264,10 +279,21 @@ def check_sagemaker_stack(aws: dict[str, Any], tmp_path: Path) -> None:
     pipeline = sm.describe_pipeline(PipelineName=outputs["pipeline_name"])
     steps = [s["Name"] for s in json.loads(pipeline["PipelineDefinition"])["Steps"]]
     assert steps == ["Train", "Evaluate", "CheckGate"]
+    # Alarms (issue 16): three on the variant, notifying the stack's topic; two roll a deployment back.
+    cloudwatch = aws["client"]("cloudwatch")
+    alarms = cloudwatch.describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
+    assert len(alarms) == 3 and {a["AlarmActions"][0] for a in alarms} == {outputs["alarm_topic_arn"]}
+    assert set(outputs["rollback_alarm_names"]) == {
+        "tpsm-endpoint-invocation-5xx-errors",
+        "tpsm-endpoint-model-latency-p99",
+    }
+    assert cloudwatch.get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"]
 
     drift = second_plan_drift(tmp_path / "state", "sagemaker", common)
     print(f"sagemaker drift on a second plan against moto: {sorted(drift)}")
     assert drift <= KNOWN_MOTO_DRIFT["sagemaker"], f"new drift: {sorted(drift - KNOWN_MOTO_DRIFT['sagemaker'])}"
+
+    check_model_package_rollout(aws, common, outputs)
 
     deploy_run(["sagemaker", "destroy", "--auto-approve", *common])
     assert not exists(lambda: sm.describe_model(ModelName=outputs["sagemaker_model_name"]))
@@ -275,6 +301,37 @@ def check_sagemaker_stack(aws: dict[str, Any], tmp_path: Path) -> None:
     assert not exists(lambda: sm.describe_endpoint(EndpointName=outputs["endpoint_name"]))
     assert not exists(lambda: sm.describe_pipeline(PipelineName=outputs["pipeline_name"]))
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+
+
+def check_model_package_rollout(aws: dict[str, Any], common: list[str], before: dict[str, Any]) -> None:
+    """Serve an approved model package: a new model and endpoint configuration, the endpoint moved to them."""
+    sm = aws["client"]("sagemaker")
+    url = "s3://tpsm-shared-store/pipelines/tpsm-endpoint/training/job-2/output/model.tar.gz"
+    sm.create_model_package_group(ModelPackageGroupName="tpsm-registry")
+    arn = sm.create_model_package(
+        ModelPackageGroupName="tpsm-registry",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": SERVE_IMAGE, "ModelDataUrl": url}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    printed = deploy_run(["sagemaker", "apply", "--auto-approve", "--model-package", arn, *common])
+    assert f"serving {url}" in printed
+    after = json.loads(deploy_run(["sagemaker", "output", *common]))
+    assert after["model_data_url"] == url
+    assert after["sagemaker_model_name"] != before["sagemaker_model_name"]
+    assert after["endpoint_config_name"] != before["endpoint_config_name"]
+    model = sm.describe_model(ModelName=after["sagemaker_model_name"])
+    # (Network isolation is the tftest's to check: moto's CreateModel drops EnableNetworkIsolation.)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == url
+    assert model["PrimaryContainer"]["Environment"]["TREEPORT_MODEL_STORE"] == "file:///opt/ml/model"
+    endpoint = sm.describe_endpoint(EndpointName=after["endpoint_name"])
+    assert endpoint["EndpointConfigName"] == after["endpoint_config_name"]
+    # The old model and configuration went once the endpoint had moved (created before destroyed).
+    assert not exists(lambda: sm.describe_model(ModelName=before["sagemaker_model_name"]))
+    assert not exists(lambda: sm.describe_endpoint_config(EndpointConfigName=before["endpoint_config_name"]))
 
 
 @pytest.mark.slow

@@ -18,7 +18,9 @@ A job with several instances trains on the first host listed in resourceconfig.j
 `algo-1`); every other host logs that and exits 0 without writing to /opt/ml/model.
 
 Hyperparameters: `name`, `target`, `positive_class`, `task`, `rows`, `seed`, `threads`, `drop_unlabelled`,
-`data`; `gate_<metric>` sets a quality-gate threshold (e.g. `gate_auc=0.8`); the XGBoost parameters in
+`data`; `gate_<metric>` sets a quality-gate threshold (e.g. `gate_auc=0.8`), and `default_gate=false` leaves
+out Treeport's default thresholds, so the given ones are the only gate (the SageMaker Pipeline passes its own
+gate that way); the XGBoost parameters in
 `INT_PARAMS`, `FLOAT_PARAMS` and `CHOICE_PARAMS` (`num_round`, the built-in algorithm's name, is accepted
 for `num_boost_round`). Keys SageMaker or its SDK add (`sagemaker_*`, `_tuning_objective_metric`) are ignored;
 any other key is an error, so a typo fails the job instead of being silently dropped.
@@ -54,6 +56,7 @@ DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 SCHEMA_SUFFIXES = (".yaml", ".yml")
 SYNTHETIC = "synthetic"
 GATE_PREFIX = "gate_"
+DEFAULT_GATE = "default_gate"  # false: only the gate_<metric> thresholds given apply, not the task's defaults
 # What training imports beyond serving (the serving image lacks them).
 TRAINING_LIBRARIES = ("pandas", "pyarrow", "sklearn")
 
@@ -136,6 +139,7 @@ class JobOptions:
     treeport: dict[str, Any]
     params: dict[str, Any]
     thresholds: dict[str, float]
+    default_thresholds: bool = True
 
 
 def default_root() -> str:
@@ -217,6 +221,7 @@ def parse_hyperparameters(raw: dict[str, Any]) -> JobOptions:
     treeport: dict[str, Any] = {}
     params: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
+    default_thresholds = True
     unknown = []
     for key in sorted(raw):
         if key.startswith(("sagemaker_", "_")):
@@ -241,6 +246,8 @@ def parse_hyperparameters(raw: dict[str, Any]) -> JobOptions:
             treeport[key] = _integer(key, text, minimum=1)
         elif key == "drop_unlabelled":
             treeport[key] = _boolean(key, text)
+        elif key == DEFAULT_GATE:
+            default_thresholds = _boolean(key, text)
         elif key.startswith(GATE_PREFIX) and len(key) > len(GATE_PREFIX):
             thresholds[key[len(GATE_PREFIX) :]] = _number(key, text)
         elif name in INT_PARAMS:
@@ -253,9 +260,10 @@ def parse_hyperparameters(raw: dict[str, Any]) -> JobOptions:
             unknown.append(key)
     if unknown:
         known = [*TEXT_KEYS, "task", "data", "rows", "seed", "threads", "drop_unlabelled", f"{GATE_PREFIX}<metric>"]
+        known.append(DEFAULT_GATE)
         known += [*INT_PARAMS, *FLOAT_PARAMS, *CHOICE_PARAMS, *ALIASES]
         raise UserError(f"unknown hyperparameter(s) {unknown}; known: {', '.join(known)}")
-    return JobOptions(treeport=treeport, params=params, thresholds=thresholds)
+    return JobOptions(treeport=treeport, params=params, thresholds=thresholds, default_thresholds=default_thresholds)
 
 
 def check_input_modes(path: Path) -> None:
@@ -358,6 +366,7 @@ def build_config(paths: SageMakerPaths, options: JobOptions, workdir: Path) -> A
         schema_path=schema_path,
         params=options.params,
         thresholds=options.thresholds,
+        default_thresholds=options.default_thresholds,
         **values,
     )
 

@@ -145,7 +145,9 @@ resource "aws_iam_role_policy" "endpoint" {
 
 resource "aws_sagemaker_model" "this" {
   #checkov:skip=CKV_AWS_370:Isolation is on whenever the model comes from model_data_url; a container reading the S3 model store needs the network (and serverless endpoints refuse isolation).
-  name               = var.name
+  # A model cannot change in place: a new image or model version is a new model, created (under a name of its own)
+  # before the old one goes, so the endpoint can move to it blue/green.
+  name               = "${var.name}-${substr(sha1(jsonencode([var.image_uri, var.model_data_url, local.environment, local.network_isolation, var.vpc_subnet_ids, var.vpc_security_group_ids])), 0, 8)}"
   execution_role_arn = aws_iam_role.endpoint.arn
   tags               = var.tags
   # From model_data_url SageMaker copies the bundle in and the container needs no network at all; reading the
@@ -169,6 +171,10 @@ resource "aws_sagemaker_model" "this" {
   }
 
   depends_on = [aws_iam_role_policy.endpoint]
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # S3 without NAT for containers in private subnets, admitting the model bucket only (the store, the pipeline's
@@ -247,10 +253,177 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
   }
 }
 
+# A new configuration (a new model version, image or size) reaches the endpoint blue/green: SageMaker starts a new
+# fleet beside the old one, shifts traffic to it (a canary, linear steps, or all at once) and bakes; if an alarm in
+# auto_rollback_configuration fires meanwhile, all traffic goes back to the old fleet and the update fails. Serverless
+# endpoints get none of this (see local.rollout_enabled): SageMaker's own default applies there.
 resource "aws_sagemaker_endpoint" "this" {
   name                 = var.name
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
   tags                 = var.tags
+
+  dynamic "deployment_config" {
+    for_each = local.rollout_enabled ? [local.rollout] : []
+    content {
+      blue_green_update_policy {
+        termination_wait_in_seconds          = deployment_config.value.termination_wait_seconds
+        maximum_execution_timeout_in_seconds = deployment_config.value.timeout_seconds
+
+        traffic_routing_configuration {
+          type                     = deployment_config.value.traffic
+          wait_interval_in_seconds = deployment_config.value.wait_seconds
+
+          dynamic "canary_size" {
+            for_each = deployment_config.value.traffic == "CANARY" ? [1] : []
+            content {
+              type  = deployment_config.value.size_type
+              value = deployment_config.value.size
+            }
+          }
+
+          dynamic "linear_step_size" {
+            for_each = deployment_config.value.traffic == "LINEAR" ? [1] : []
+            content {
+              type  = deployment_config.value.size_type
+              value = deployment_config.value.size
+            }
+          }
+        }
+      }
+
+      auto_rollback_configuration {
+        dynamic "alarms" {
+          for_each = local.rollback_alarms
+          content {
+            alarm_name = aws_cloudwatch_metric_alarm.this[alarms.value].alarm_name
+          }
+        }
+      }
+    }
+  }
+}
+
+locals {
+  # Deployment guardrails are for instance-backed endpoints: AWS excludes serverless endpoints from rolling updates
+  # and sizes canaries and linear steps in instances (or shares of them), which a serverless variant does not have.
+  rollout_enabled = !local.serverless
+  # Without a rollout given: a one-instance canary where there are at least two instances (AWS caps a canary at
+  # half the fleet), else all at once; either way five minutes of baking under the alarms.
+  rollout = var.rollout != null ? var.rollout : {
+    traffic                  = var.initial_instance_count >= 2 ? "CANARY" : "ALL_AT_ONCE"
+    size_type                = "INSTANCE_COUNT"
+    size                     = 1
+    wait_seconds             = 300
+    termination_wait_seconds = 0
+    timeout_seconds          = 3600
+  }
+}
+
+# --- alarms and the dashboard ---------------------------------------------------------------------------------------
+
+# Every alarm notifies this topic (subscribe to it); the endpoint's blue/green deployments roll back when one of
+# rollback_alarms fires while traffic shifts or bakes.
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+locals {
+  variant_dimensions = { EndpointName = var.name, VariantName = local.variant_name }
+  # CPUUtilization sums every core's (0 to 100% per vCPU); the threshold is a per-vCPU share times the vCPUs.
+  instance_vcpus = {
+    large      = 2, xlarge = 4, "2xlarge" = 8, "4xlarge" = 16, "8xlarge" = 32, "12xlarge" = 48, "16xlarge" = 64,
+    "24xlarge" = 96, "48xlarge" = 192
+  }
+  vcpus = local.instance_vcpus[split(".", var.instance_type)[2]]
+  alarms = merge(
+    {
+      invocation-5xx-errors = {
+        namespace   = "AWS/SageMaker", metric = "Invocation5XXErrors", statistic = "Sum", extended = null
+        threshold   = var.alarm_thresholds.invocation_5xx_errors
+        description = "Invocations the model container answered 5XX (or failed), per period."
+      }
+      model-latency-p99 = {
+        # ModelLatency is in microseconds.
+        namespace   = "AWS/SageMaker", metric = "ModelLatency", statistic = null, extended = "p99"
+        threshold   = var.alarm_thresholds.model_latency_p99_ms * 1000
+        description = "p99 of the model container's latency, in microseconds (${var.alarm_thresholds.model_latency_p99_ms} ms)."
+      }
+    },
+    # Serverless endpoints publish no CPUUtilization.
+    local.serverless ? {} : {
+      cpu-utilization = {
+        namespace   = "/aws/sagemaker/Endpoints", metric = "CPUUtilization", statistic = "Average", extended = null
+        threshold   = var.alarm_thresholds.cpu_utilization_percent * local.vcpus
+        description = "CPU of the variant's instances, summed over ${local.vcpus} vCPUs: ${var.alarm_thresholds.cpu_utilization_percent}% of each."
+      }
+    },
+  )
+  # What a bad model version shows within minutes; CPU follows load more than the version.
+  rollback_alarms = ["invocation-5xx-errors", "model-latency-p99"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = local.variant_dimensions
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended
+  period              = var.alarm_period_seconds
+  evaluation_periods  = var.alarm_evaluation_periods
+  datapoints_to_alarm = var.alarm_evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  # No traffic is no evidence of a fault.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = [aws_sns_topic.alarms.arn]
+  ok_actions         = [aws_sns_topic.alarms.arn]
+  tags               = var.tags
+}
+
+locals {
+  variant_metric = ["EndpointName", var.name, "VariantName", local.variant_name]
+  dashboard_metrics = {
+    "Invocations and errors" = [
+      concat(["AWS/SageMaker", "Invocations"], local.variant_metric, [{ stat = "Sum" }]),
+      concat(["AWS/SageMaker", "Invocation5XXErrors"], local.variant_metric, [{ stat = "Sum" }]),
+      concat(["AWS/SageMaker", "Invocation4XXErrors"], local.variant_metric, [{ stat = "Sum" }]),
+    ]
+    "Model and overhead latency p99 (microseconds)" = [
+      concat(["AWS/SageMaker", "ModelLatency"], local.variant_metric, [{ stat = "p99" }]),
+      concat(["AWS/SageMaker", "OverheadLatency"], local.variant_metric, [{ stat = "p99" }]),
+    ]
+    "CPU and memory (%)" = [
+      concat(["/aws/sagemaker/Endpoints", "CPUUtilization"], local.variant_metric, [{ stat = "Average" }]),
+      concat(["/aws/sagemaker/Endpoints", "MemoryUtilization"], local.variant_metric, [{ stat = "Average" }]),
+    ]
+  }
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = concat(
+      [
+        for i, title in keys(local.dashboard_metrics) : {
+          type = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6
+          properties = {
+            title   = title, region = local.region, view = "timeSeries", period = var.alarm_period_seconds
+            metrics = local.dashboard_metrics[title]
+          }
+        }
+      ],
+      [{
+        type       = "alarm", x = 12, y = 6, width = 12, height = 6
+        properties = { title = "Alarms", alarms = [for a in aws_cloudwatch_metric_alarm.this : a.arn] }
+      }]
+    )
+  })
 }
 
 # Instances scale on invocations per instance; a serverless endpoint scales itself up to its max concurrency.
@@ -431,8 +604,14 @@ locals {
             TrainingInputMode = "File"
             MetricDefinitions = local.metric_definitions
           }
-          RoleArn         = try(aws_iam_role.pipeline[0].arn, null)
-          HyperParameters = merge({ name = var.model_name }, var.hyperparameters)
+          RoleArn = try(aws_iam_role.pipeline[0].arn, null)
+          # The pipeline's gate is the container's only gate: its metric and threshold (the GateThreshold parameter,
+          # joined into the string SageMaker passes), and default_gate = false so the image's default thresholds
+          # stay out. The condition step below checks the same number on the evaluation report.
+          HyperParameters = merge({ name = var.model_name }, var.hyperparameters, {
+            "gate_${var.gate_metric}" = { "Std:Join" = { On = "", Values = [{ Get = "Parameters.GateThreshold" }] } }
+            default_gate              = "false"
+          })
           InputDataConfig = [{
             ChannelName = "train"
             ContentType = "text/csv"

@@ -47,3 +47,33 @@ output "log_group_name" {
   description = "CloudWatch log group of the endpoint."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe to it)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the endpoint."
+  value       = sort([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name])
+}
+
+output "rollback_alarm_names" {
+  description = "The alarms a blue/green deployment watches: one in ALARM while traffic shifts or bakes rolls it back (empty on serverless endpoints, which get no deployment guardrails)."
+  value       = local.rollout_enabled ? [for k in local.rollback_alarms : aws_cloudwatch_metric_alarm.this[k].alarm_name] : []
+}
+
+output "rollout" {
+  description = "The endpoint's blue/green deployment policy (traffic, size, waits, timeout); null on serverless endpoints."
+  value       = local.rollout_enabled ? local.rollout : null
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the endpoint."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "model_data_url" {
+  description = "The model.tar.gz the endpoint serves (null: it reads model_version from the model store)."
+  value       = var.model_data_url
+}

@@ -291,8 +291,13 @@ variable "training_max_runtime_seconds" {
 
 variable "hyperparameters" {
   type        = map(string)
-  description = "Hyperparameters of the training job (all strings, as SageMaker passes them to the image's `train`), e.g. { target = \"loan_status\", max_depth = \"6\" }."
+  description = "Hyperparameters of the training job (all strings, as SageMaker passes them to the image's `train`), e.g. { target = \"loan_status\", max_depth = \"6\" }. The gate is not among them: gate_metric and gate_threshold set it."
   default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.hyperparameters) : !startswith(k, "gate_") && k != "default_gate"])
+    error_message = "hyperparameters must not set gate_<metric> or default_gate: the pipeline passes its own gate (gate_metric, gate_threshold) to the training job."
+  }
 }
 
 variable "gate_metric" {
@@ -320,5 +325,104 @@ variable "model_approval_status" {
   validation {
     condition     = contains(["PendingManualApproval", "Approved"], var.model_approval_status)
     error_message = "model_approval_status must be PendingManualApproval or Approved."
+  }
+}
+
+variable "rollout" {
+  type = object({
+    traffic                  = optional(string, "CANARY")
+    size_type                = optional(string, "INSTANCE_COUNT")
+    size                     = optional(number, 1)
+    wait_seconds             = optional(number, 300)
+    termination_wait_seconds = optional(number, 0)
+    timeout_seconds          = optional(number, 3600)
+  })
+  description = "How a new endpoint configuration (model version, image, size) replaces the old one, blue/green (realtime endpoints only): traffic CANARY (size, then the rest), LINEAR (steps of size) or ALL_AT_ONCE; size_type INSTANCE_COUNT or CAPACITY_PERCENT; wait_seconds between steps (the baking time under the alarms); termination_wait_seconds the old fleet is kept after the shift; timeout_seconds for the whole deployment. An alarm of rollback_alarm_names firing meanwhile rolls it back. Null: a one-instance canary when initial_instance_count >= 2, else all at once, baked 300 s."
+  default     = null
+
+  validation {
+    condition     = var.rollout == null || (contains(["CANARY", "LINEAR", "ALL_AT_ONCE"], try(var.rollout.traffic, "")) && contains(["INSTANCE_COUNT", "CAPACITY_PERCENT"], try(var.rollout.size_type, "")))
+    error_message = "rollout.traffic must be CANARY, LINEAR or ALL_AT_ONCE, and rollout.size_type INSTANCE_COUNT or CAPACITY_PERCENT."
+  }
+
+  validation {
+    condition = var.rollout == null || (
+      try(var.rollout.wait_seconds >= 0 && var.rollout.wait_seconds <= 3600 && floor(var.rollout.wait_seconds) == var.rollout.wait_seconds, false)
+      && try(var.rollout.termination_wait_seconds >= 0 && var.rollout.termination_wait_seconds <= 3600 && floor(var.rollout.termination_wait_seconds) == var.rollout.termination_wait_seconds, false)
+      && try(var.rollout.timeout_seconds >= 600 && var.rollout.timeout_seconds <= 28800 && floor(var.rollout.timeout_seconds) == var.rollout.timeout_seconds, false)
+    )
+    error_message = "rollout: wait_seconds and termination_wait_seconds must be whole seconds from 0 to 3600, timeout_seconds from 600 to 28800 (SageMaker's ranges)."
+  }
+
+  # SageMaker: a canary is at most half the fleet; a linear step 10% to 50% of it.
+  validation {
+    condition = var.rollout == null || try(
+      var.rollout.traffic == "ALL_AT_ONCE" || (
+        var.initial_instance_count >= 2 && (
+          var.rollout.traffic == "CANARY" ? (
+            var.rollout.size_type == "CAPACITY_PERCENT" ? var.rollout.size > 0 && var.rollout.size <= 50 : var.rollout.size >= 1 && floor(var.rollout.size) == var.rollout.size && var.rollout.size * 2 <= var.initial_instance_count
+            ) : (
+            var.rollout.size_type == "CAPACITY_PERCENT" ? var.rollout.size >= 10 && var.rollout.size <= 50 : var.rollout.size >= 1 && floor(var.rollout.size) == var.rollout.size && var.rollout.size * 10 >= var.initial_instance_count && var.rollout.size * 2 <= var.initial_instance_count
+          )
+        )
+      ), false
+    )
+    error_message = "rollout: CANARY and LINEAR need initial_instance_count >= 2; a canary is at most half the fleet (CAPACITY_PERCENT in (0, 50], or at most initial_instance_count / 2 instances); a linear step is 10% to 50% of it (CAPACITY_PERCENT 10 to 50, or that share of initial_instance_count in whole instances)."
+  }
+
+  # SageMaker: the timeout must be larger than the waits it covers.
+  validation {
+    condition = var.rollout == null || try(
+      var.rollout.timeout_seconds > var.rollout.termination_wait_seconds + var.rollout.wait_seconds * (
+        var.rollout.traffic != "LINEAR" ? 1 : ceil(var.rollout.size_type == "CAPACITY_PERCENT" ? 100 / var.rollout.size : var.initial_instance_count / var.rollout.size)
+      ), false
+    )
+    error_message = "rollout.timeout_seconds must be larger than every wait of the deployment: wait_seconds once per step (one step for CANARY and ALL_AT_ONCE) plus termination_wait_seconds."
+  }
+
+  validation {
+    condition     = var.rollout == null || var.endpoint_mode == "realtime"
+    error_message = "rollout applies to endpoint_mode = \"realtime\": SageMaker's deployment guardrails shift traffic between instance fleets, and a serverless endpoint has none (SageMaker's own default, all at once, applies there)."
+  }
+}
+
+variable "alarm_thresholds" {
+  type = object({
+    invocation_5xx_errors   = optional(number, 5)
+    model_latency_p99_ms    = optional(number, 250)
+    cpu_utilization_percent = optional(number, 80)
+  })
+  description = "When each alarm fires, per period: Invocation5XXErrors as a count, the p99 of ModelLatency in milliseconds (the alarm compares microseconds, as SageMaker publishes it), and CPUUtilization as the average share of each vCPU in percent (realtime only; the alarm multiplies it by the instance's vCPUs, as SageMaker sums them)."
+  default     = {}
+
+  validation {
+    condition = (
+      var.alarm_thresholds.invocation_5xx_errors >= 1
+      && var.alarm_thresholds.model_latency_p99_ms > 0 && var.alarm_thresholds.model_latency_p99_ms <= 60000
+      && var.alarm_thresholds.cpu_utilization_percent > 0 && var.alarm_thresholds.cpu_utilization_percent <= 100
+    )
+    error_message = "alarm_thresholds: invocation_5xx_errors is a count of at least 1, model_latency_p99_ms in (0, 60000] (SageMaker's 60 s invocation limit), cpu_utilization_percent in (0, 100]."
+  }
+}
+
+variable "alarm_period_seconds" {
+  type        = number
+  description = "Length in seconds of the period each alarm evaluates (10, 30, or a multiple of 60)."
+  default     = 60
+
+  validation {
+    condition     = contains([10, 30], var.alarm_period_seconds) || (var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0)
+    error_message = "alarm_period_seconds must be 10, 30 or a multiple of 60."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  type        = number
+  description = "Consecutive breaching periods before an alarm fires (each of them must breach)."
+  default     = 2
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && var.alarm_evaluation_periods <= 10 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number from 1 to 10."
   }
 }

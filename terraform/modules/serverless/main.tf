@@ -293,9 +293,10 @@ resource "aws_api_gateway_deployment" "this" {
     # What a deployment snapshots, attribute by attribute: hashing whole resources would redeploy whenever a
     # refresh fills in an empty attribute.
     redeployment = sha1(jsonencode({
-      resources    = [aws_api_gateway_resource.predict.id, aws_api_gateway_resource.proxy.id]
-      methods      = [for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] : [m.id, m.authorization, m.authorizer_id, m.authorization_scopes, m.api_key_required]]
-      authorizers  = [for a in aws_api_gateway_authorizer.cognito : [a.id, a.provider_arns]]
+      resources = [aws_api_gateway_resource.predict.id, aws_api_gateway_resource.proxy.id]
+      methods   = [for m in [aws_api_gateway_method.predict, aws_api_gateway_method.proxy] : [m.id, m.authorization, m.api_key_required]]
+      # Who may call, as configured (read back, an unset authorizer or scope list may come back empty instead of null).
+      authorizers  = [local.method_authorization, local.authorization_scopes, [for a in aws_api_gateway_authorizer.cognito : [a.id, sort(var.cognito_user_pool_arns)]]]
       integrations = [for i in [aws_api_gateway_integration.predict, aws_api_gateway_integration.proxy] : [i.id, i.type, i.uri]]
       responses    = { for k, r in aws_api_gateway_gateway_response.this : k => [r.status_code, r.response_templates] }
     }))

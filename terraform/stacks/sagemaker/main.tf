@@ -16,6 +16,9 @@ module "sagemaker" {
   kms_key_arn            = local.model_kms_key
   model_name             = var.model_name
   model_version          = var.model_version
+  model_data_url         = var.model_data_url
+  rollout                = var.rollout
+  alarm_thresholds       = var.alarm_thresholds
   endpoint_mode          = var.endpoint_mode
   instance_type          = var.instance_type
   initial_instance_count = var.min_capacity

@@ -43,6 +43,31 @@ output "training_data_uri" {
   value       = try(module.sagemaker[0].training_data_uri, null)
 }
 
+output "model_data_url" {
+  description = "The model.tar.gz the endpoint serves (null: model_version from the store)."
+  value       = var.model_data_url
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every endpoint alarm notifies: subscribe to it."
+  value       = try(module.sagemaker[0].alarm_topic_arn, null)
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm of the endpoint."
+  value       = try(module.sagemaker[0].alarm_names, [])
+}
+
+output "rollback_alarm_names" {
+  description = "Alarms the endpoint's blue/green deployments watch; one in ALARM rolls the deployment back."
+  value       = try(module.sagemaker[0].rollback_alarm_names, [])
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the endpoint."
+  value       = try(module.sagemaker[0].dashboard_name, null)
+}
+
 output "next_step" {
   description = "What to do next."
   value = var.image_uri == null ? join(" ", [

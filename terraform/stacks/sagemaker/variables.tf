@@ -117,3 +117,37 @@ variable "gate_threshold" {
   description = "Threshold of gate_metric (at least this for scores, at most this for losses)."
   default     = 0.6
 }
+
+variable "model_data_url" {
+  type        = string
+  description = "Serve this model.tar.gz (a registered model package's ModelDataUrl; `treeport deploy sagemaker apply --model-package ARN` sets it) instead of model_version from the store. A new value is a new model version: it reaches the endpoint through the rollout's blue/green deployment. Null: the store's model_version."
+  default     = null
+
+  validation {
+    condition     = var.model_data_url == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\\.tar\\.gz$", var.model_data_url))
+    error_message = "model_data_url must be an s3:// URI of a .tar.gz file."
+  }
+}
+
+variable "rollout" {
+  type = object({
+    traffic                  = optional(string, "CANARY")
+    size_type                = optional(string, "INSTANCE_COUNT")
+    size                     = optional(number, 1)
+    wait_seconds             = optional(number, 300)
+    termination_wait_seconds = optional(number, 0)
+    timeout_seconds          = optional(number, 3600)
+  })
+  description = "Blue/green deployment of a new model version or image (realtime endpoints): traffic CANARY, LINEAR or ALL_AT_ONCE, size and size_type (INSTANCE_COUNT or CAPACITY_PERCENT), wait_seconds of baking per step, termination_wait_seconds, timeout_seconds; rolled back when a rollback alarm fires. Null: a one-instance canary when min_capacity >= 2, else all at once, baked 300 s. Checked by the sagemaker module."
+  default     = null
+}
+
+variable "alarm_thresholds" {
+  type = object({
+    invocation_5xx_errors   = optional(number, 5)
+    model_latency_p99_ms    = optional(number, 250)
+    cpu_utilization_percent = optional(number, 80)
+  })
+  description = "When each endpoint alarm fires, per 60 s period (2 running): Invocation5XXErrors count, ModelLatency p99 in ms, CPUUtilization as the average share of each vCPU in percent. Checked by the sagemaker module."
+  default     = {}
+}

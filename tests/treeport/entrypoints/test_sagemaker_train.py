@@ -178,6 +178,7 @@ def test_schema_channel_and_synthetic_data(tmp_path: Path) -> None:
         ({"gate_auc": "high"}, "hyperparameter 'gate_auc' must be a number, got 'high'"),
         ({"gate_rmse": "1.0"}, "unknown gate metric 'rmse' for a binary task"),
         ({"drop_unlabelled": "maybe"}, "hyperparameter 'drop_unlabelled' must be true or false"),
+        ({"default_gate": "off"}, "hyperparameter 'default_gate' must be true or false"),
         ({"num_round": "10", "num_boost_round": "10"}, "'num_round' and 'num_boost_round' mean the same thing"),
         ({"tree_method": "gpu_hist"}, "hyperparameter 'tree_method' must be one of ['hist', 'approx', 'exact']"),
         ({"max_depth": ["3"]}, "hyperparameter 'max_depth' must be a string, got list"),
@@ -249,6 +250,40 @@ def test_a_model_under_the_gate_fails_the_job_with_exit_3(tmp_path: Path, frame:
 
     assert failure(root).startswith("model rejected by the gate: auc = 0.")
     assert "required >= 0.999" in failure(root)
+    assert not published(root)
+
+
+@pytest.mark.parametrize(
+    ("gate", "thresholds"),
+    [
+        # As the SageMaker Pipeline's training step passes its gate: the given threshold alone.
+        pytest.param({"gate_logloss": "0.95", "default_gate": "false"}, {"logloss": 0.95}, id="pipeline-gate-only"),
+        # Without default_gate=false the task's default (auc >= 0.60) still applies beside it.
+        pytest.param({"gate_logloss": "0.95"}, {"auc": 0.6, "logloss": 0.95}, id="with-the-default"),
+    ],
+)
+def test_the_gate_thresholds_given_are_the_gate_applied(
+    tmp_path: Path, frame: pd.DataFrame, gate: dict[str, str], thresholds: dict[str, float]
+) -> None:
+    hyperparameters = {"target": "loan_status", "name": NAME, **gate, **FAST}
+    root = layout(tmp_path / "ml", hyperparameters, {"train": {"loans.csv": csv_bytes(frame)}})
+
+    assert main(["--root", str(root)]) == 0
+
+    assert Predictor.load((root / "model").as_uri(), NAME).bundle.manifest["thresholds"] == thresholds
+
+
+def test_the_pipelines_gate_rejects_below_its_threshold_without_the_default(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    # An unreachable accuracy under default_gate=false: the job fails on that threshold, not on the default auc.
+    hyperparameters = {"target": "loan_status", "name": NAME, "gate_accuracy": "0.9999", "default_gate": "false"}
+    root = layout(tmp_path / "ml", {**hyperparameters, **FAST}, {"train": {"loans.csv": csv_bytes(frame)}})
+
+    assert main(["--root", str(root)]) == 3
+
+    assert failure(root).startswith("model rejected by the gate: accuracy = 0.")
+    assert "auc" not in failure(root)
     assert not published(root)
 
 

@@ -15,6 +15,12 @@ mock_provider "aws" {
   mock_resource "aws_iam_role" {
     defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
   }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:123456789012:treeport-endpoint-alarms" }
+  }
+  mock_resource "aws_cloudwatch_metric_alarm" {
+    defaults = { arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:treeport-endpoint" }
+  }
   mock_resource "aws_cloudwatch_log_group" {
     defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/treeport-endpoint" }
   }
@@ -486,4 +492,272 @@ run "rejects_a_vpc_on_a_serverless_endpoint" {
   }
 
   expect_failures = [var.vpc_subnet_ids]
+}
+
+# --- rollouts: blue/green with auto-rollback on the alarms ---------------------------------------------------------
+
+run "a_new_configuration_reaches_two_instances_through_a_one_instance_canary" {
+  command = apply
+
+  variables {
+    initial_instance_count = 2
+    min_capacity           = 2
+  }
+
+  assert {
+    condition = (
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].type == "CANARY" &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].canary_size[0].type == "INSTANCE_COUNT" &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].canary_size[0].value == 1 &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].wait_interval_in_seconds == 300 &&
+      length(aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].linear_step_size) == 0
+    )
+    error_message = "By default a new configuration goes blue/green through a one-instance canary baked 300 s."
+  }
+
+  assert {
+    condition     = toset([for a in aws_sagemaker_endpoint.this.deployment_config[0].auto_rollback_configuration[0].alarms : a.alarm_name]) == toset([aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].alarm_name, aws_cloudwatch_metric_alarm.this["model-latency-p99"].alarm_name])
+    error_message = "The deployment must roll back when the 5XX or the model latency alarm fires."
+  }
+
+  assert {
+    condition     = output.rollback_alarm_names == tolist(["treeport-endpoint-invocation-5xx-errors", "treeport-endpoint-model-latency-p99"])
+    error_message = "The rollback alarms must be an output."
+  }
+}
+
+run "one_instance_shifts_all_at_once_and_still_bakes_under_the_alarms" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].type == "ALL_AT_ONCE" &&
+      length(aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].canary_size) == 0 &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].wait_interval_in_seconds == 300 &&
+      length(aws_sagemaker_endpoint.this.deployment_config[0].auto_rollback_configuration[0].alarms) == 2
+    )
+    error_message = "A one-instance endpoint cannot have a canary (at most half the fleet): all at once, baked, with auto-rollback."
+  }
+}
+
+run "linear_steps_as_asked" {
+  command = apply
+
+  variables {
+    initial_instance_count = 4
+    min_capacity           = 4
+    rollout                = { traffic = "LINEAR", size_type = "CAPACITY_PERCENT", size = 25, wait_seconds = 120, termination_wait_seconds = 60, timeout_seconds = 1800 }
+  }
+
+  assert {
+    condition = (
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].type == "LINEAR" &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].linear_step_size[0].type == "CAPACITY_PERCENT" &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].traffic_routing_configuration[0].linear_step_size[0].value == 25 &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].termination_wait_in_seconds == 60 &&
+      aws_sagemaker_endpoint.this.deployment_config[0].blue_green_update_policy[0].maximum_execution_timeout_in_seconds == 1800
+    )
+    error_message = "A linear rollout steps by its size and keeps the waits and timeout given."
+  }
+}
+
+run "a_canary_above_half_the_fleet_is_refused" {
+  command = plan
+
+  variables {
+    initial_instance_count = 4
+    min_capacity           = 4
+    rollout                = { traffic = "CANARY", size_type = "CAPACITY_PERCENT", size = 60 }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "a_canary_on_one_instance_is_refused" {
+  command = plan
+
+  variables {
+    rollout = { traffic = "CANARY" }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "a_linear_step_under_ten_percent_is_refused" {
+  command = plan
+
+  variables {
+    initial_instance_count = 4
+    min_capacity           = 4
+    rollout                = { traffic = "LINEAR", size_type = "CAPACITY_PERCENT", size = 5 }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "a_timeout_shorter_than_the_waits_is_refused" {
+  command = plan
+
+  variables {
+    initial_instance_count = 4
+    min_capacity           = 4
+    # Four steps of 25%: 4 x 300 s of waiting, past the 1000 s timeout.
+    rollout = { traffic = "LINEAR", size_type = "CAPACITY_PERCENT", size = 25, wait_seconds = 300, timeout_seconds = 1000 }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "an_unknown_traffic_type_is_refused" {
+  command = plan
+
+  variables {
+    rollout = { traffic = "ROLLING" }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "a_rollout_on_a_serverless_endpoint_is_refused" {
+  command = plan
+
+  variables {
+    endpoint_mode = "serverless"
+    rollout       = { traffic = "ALL_AT_ONCE" }
+  }
+
+  expect_failures = [var.rollout]
+}
+
+run "a_serverless_endpoint_gets_no_deployment_guardrails_and_no_cpu_alarm" {
+  command = plan
+
+  variables {
+    endpoint_mode = "serverless"
+  }
+
+  assert {
+    condition     = length(aws_sagemaker_endpoint.this.deployment_config) == 0 && length(output.rollback_alarm_names) == 0 && output.rollout == null
+    error_message = "A serverless endpoint takes SageMaker's default update: no deployment_config, nothing to roll back on."
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["invocation-5xx-errors", "model-latency-p99"])
+    error_message = "Serverless endpoints publish no CPUUtilization: no CPU alarm."
+  }
+}
+
+# --- alarms and the dashboard ---------------------------------------------------------------------------------------
+
+run "alarms_watch_the_variant_and_notify_one_encrypted_topic" {
+  command = apply
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 3 && alltrue([for a in aws_cloudwatch_metric_alarm.this : a.dimensions == tomap({ EndpointName = "treeport-endpoint", VariantName = "AllTraffic" }) && a.alarm_actions == toset([aws_sns_topic.alarms.arn]) && a.ok_actions == toset([aws_sns_topic.alarms.arn]) && a.treat_missing_data == "notBreaching"])
+    error_message = "Three alarms on the endpoint's variant, each notifying the topic when it fires and clears; no traffic is not a fault."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].namespace == "AWS/SageMaker" && aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].metric_name == "Invocation5XXErrors" && aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].statistic == "Sum" && aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].threshold == 5
+    error_message = "Invocation5XXErrors must alarm on its sum (5 per period by default)."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["model-latency-p99"].metric_name == "ModelLatency" && aws_cloudwatch_metric_alarm.this["model-latency-p99"].extended_statistic == "p99" && aws_cloudwatch_metric_alarm.this["model-latency-p99"].statistic == null && aws_cloudwatch_metric_alarm.this["model-latency-p99"].threshold == 250000
+    error_message = "ModelLatency p99 must alarm at 250 ms, in the microseconds SageMaker publishes."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["cpu-utilization"].namespace == "/aws/sagemaker/Endpoints" && aws_cloudwatch_metric_alarm.this["cpu-utilization"].metric_name == "CPUUtilization" && aws_cloudwatch_metric_alarm.this["cpu-utilization"].threshold == 160
+    error_message = "CPUUtilization (summed over vCPUs) must alarm at 80% of each of ml.c7i.large's two vCPUs."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alarms.kms_master_key_id == "alias/aws/sns" && output.alarm_topic_arn == aws_sns_topic.alarms.arn
+    error_message = "The alarm topic must be encrypted and be an output."
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 4 && strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "Invocation5XXErrors") && strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "ModelLatency") && strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "CPUUtilization") && output.dashboard_name == "treeport-endpoint"
+    error_message = "One dashboard with invocations, errors, latency, CPU and memory, and the alarms."
+  }
+}
+
+run "alarm_thresholds_are_variables" {
+  command = plan
+
+  variables {
+    instance_type    = "ml.m7i.4xlarge"
+    alarm_thresholds = { model_latency_p99_ms = 50, cpu_utilization_percent = 50 }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["model-latency-p99"].threshold == 50000 && aws_cloudwatch_metric_alarm.this["cpu-utilization"].threshold == 800 && aws_cloudwatch_metric_alarm.this["invocation-5xx-errors"].threshold == 5
+    error_message = "Given thresholds are used (latency in microseconds, CPU times 16 vCPUs), the others keep their defaults."
+  }
+}
+
+run "a_cpu_share_above_100_percent_is_refused" {
+  command = plan
+
+  variables {
+    alarm_thresholds = { cpu_utilization_percent = 150 }
+  }
+
+  expect_failures = [var.alarm_thresholds]
+}
+
+# --- the pipeline's gate is the training job's only gate -----------------------------------------------------------
+
+run "the_training_step_applies_the_pipelines_gate" {
+  command = apply
+
+  variables {
+    gate_metric    = "logloss"
+    gate_threshold = 0.45
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.HyperParameters.gate_logloss == { "Std:Join" = { On = "", Values = [{ Get = "Parameters.GateThreshold" }] } }
+    error_message = "The training job must get the pipeline's GateThreshold parameter as gate_<gate_metric> (joined into a string)."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.HyperParameters.default_gate == "false" && !contains(keys(jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[0].Arguments.HyperParameters), "gate_auc")
+    error_message = "The image's default thresholds must stay out: the pipeline's gate is the only one."
+  }
+
+  assert {
+    condition     = one([for p in jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Parameters : p.DefaultValue if p.Name == "GateThreshold"]) == 0.45 && jsondecode(aws_sagemaker_pipeline.this[0].pipeline_definition).Steps[2].Arguments.Conditions[0].RightValue == { Get = "Parameters.GateThreshold" }
+    error_message = "The condition step checks the same parameter the training job applies."
+  }
+}
+
+run "a_gate_among_the_hyperparameters_is_refused" {
+  command = plan
+
+  variables {
+    hyperparameters = { gate_auc = "0.9" }
+  }
+
+  expect_failures = [var.hyperparameters]
+}
+
+run "a_new_model_version_is_a_new_model_beside_the_old" {
+  command = plan
+
+  variables {
+    model_data_url = "s3://treeport-models/pipelines/treeport-endpoint/training/job-2/output/model.tar.gz"
+  }
+
+  # The first run of this file served the store's LATEST; this configuration serves an artifact.
+  assert {
+    condition     = aws_sagemaker_model.this.name != run.the_endpoint_serves_our_image_on_xeon_and_autoscales.model_name && startswith(aws_sagemaker_model.this.name, "treeport-endpoint-") && length(aws_sagemaker_model.this.name) <= 63
+    error_message = "Another model version must get a model of its own name (created before the old one goes), so the endpoint can move to it blue/green."
+  }
+
+  assert {
+    condition     = output.model_data_url == var.model_data_url && aws_sagemaker_model.this.primary_container[0].model_data_url == var.model_data_url
+    error_message = "The pinned artifact is what the model serves, and an output."
+  }
 }
