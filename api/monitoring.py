@@ -157,8 +157,7 @@ class Monitoring:
             "threshold": self.settings.drift_threshold,
             "scope": self.scope,
         }
-        counted = self._model == (predictor.name, predictor.version) and recorder is not None
-        if not counted or recorder is None:
+        if recorder is None or self._model != (predictor.name, predictor.version):
             if self.status == "counting":  # a model swap in progress
                 doc.update(status="not_counted", reason="the served model is not counted yet")
             else:
