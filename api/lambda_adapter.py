@@ -45,8 +45,13 @@ def strip_stage(app: WsgiApp) -> WsgiApp:
 
 
 def adapt(app: WsgiApp) -> LambdaHandler:
-    """Return a Lambda handler that answers API Gateway and ALB events with the WSGI `app`."""
-    return make_lambda_handler(strip_stage(app))
+    """Return a Lambda handler that answers API Gateway and ALB events with the WSGI `app`.
+
+    Binary answers (an Arrow stream) leave base64-encoded in every event kind: apig-wsgi's default for REST (v1)
+    events decodes every body as UTF-8, which an Arrow answer is not (the handler then fails and the client gets
+    a 502). A REST API passes them on as bytes where its `binaryMediaTypes` list the media type.
+    """
+    return make_lambda_handler(strip_stage(app), binary_support=True)
 
 
 def build_handler(settings: Settings | None = None) -> LambdaHandler:

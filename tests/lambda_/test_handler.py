@@ -297,3 +297,30 @@ def test_a_failed_model_load_fails_the_init(tmp_path: Path) -> None:
     done = run_like_lambda(event, {"TREEPORT_MODEL_STORE": (tmp_path / "empty-store").as_uri()}, check=False)
     assert done.returncode != 0, done.stdout
     assert "ModelNotReady" in done.stderr and "no promoted version of model 'credit-risk'" in done.stderr
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_arrow_in_and_out_through_the_adapter(lambda_handler: LambdaHandler, kind: str) -> None:
+    """An Arrow body arrives base64-encoded (binary) and the Arrow answer leaves base64-encoded, in every event kind;
+    a JSON Lines answer is text."""
+    import io
+
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist([RECORD, {**RECORD, "loan_grade": "G"}])
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    arrow = "application/vnd.apache.arrow.stream"
+    want = decode(lambda_handler(make_event(kind, body=GOOD_JSON, headers=[("Content-Type", JSON)]), None))
+    event = make_event(
+        kind, body=sink.getvalue(), headers=[("Content-Type", arrow), ("Accept", arrow)], base64_body=True
+    )
+    raw = lambda_handler(event, None)
+    assert raw["isBase64Encoded"] is True
+    got = pa.ipc.open_stream(decode(raw).body).read_all().to_pylist()
+    assert got == json.loads(want.body)["predictions"]
+    lines = make_event(kind, body=GOOD_JSON, headers=[("Content-Type", JSON), ("Accept", "application/jsonlines")])
+    raw = lambda_handler(lines, None)
+    assert raw["isBase64Encoded"] is False
+    assert [json.loads(line) for line in decode(raw).body.splitlines()] == json.loads(want.body)["predictions"]
