@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, malformed
-from api.inputs import Limits, count_lines, decode_text, lines_of
+from api.inputs import Limits, bounded_lines, count_lines, decode_text, lines_of
 from model.preprocess import FLOAT32_MAX, Factorized
 from model.schema import NumericFeature
 
@@ -49,19 +49,19 @@ def csv_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> lis
     """Return CSV with a header row as columns named by the header (values read as `csv_column` reads cells)."""
     if b'"' in body:  # quoted fields may hold line ends and blanks of their own: the csv module reads them as sent
         return _csv_module_columns(body, limits)
-    text = lines_of(body)
-    n = count_lines(text)
-    if n == 0:
+    text, n = bounded_lines(body, limits.max_rows + 1)
+    text = text.lstrip(b"\n")  # (the same object when no blank line leads)
+    if not text:
         raise malformed("empty_body", "request body is empty")
     header_end = text.find(b"\n")
     header = _csv_header(text[: header_end if header_end >= 0 else len(text)])
-    limits.check_rows(n - 1)
+    if n - 1 > limits.max_rows:
+        limits.check_rows(n - 1)
     limits.check_values((n - 1) * len(header), "CSV cells")
     table = _arrow_text_table(text, len(header))
     if table is None:  # pyarrow refused the body: the strict reader says why
-        return _csv_module_columns(text, limits)
-    if table.num_rows != n - 1:
-        raise AssertionError("CSV rows miscounted")  # pragma: no cover
+        return _csv_module_columns(lines_of(text), limits)
+    limits.check_rows(table.num_rows)  # blank lines skipped: the exact count
     kinds = {f.name: isinstance(f, NumericFeature) for f in features}
     columns: dict[str, Any] = {}
     for name, column in zip(header, table.columns, strict=True):
@@ -183,17 +183,24 @@ def csv_matrix(body: bytes, n_columns: int, limits: Limits) -> np.ndarray:
     `schema_violation`, NaN or an infinity a 422 `non_finite_number`, and a number beyond float32 a 422
     `schema_violation`, each naming the row and column.
     """
-    text = lines_of(body)
-    n = count_lines(text)
-    limits.check_rows(n)
-    if text.count(b",") == n * (n_columns - 1) and b'"' not in text:
-        matrix = _arrow_matrix(text, n, n_columns)
+    text, n = bounded_lines(body, limits.max_rows)
+    if n > limits.max_rows:
+        limits.check_rows(n)
+    # pyarrow takes its column count from the first row and refuses any other width, so one look at the first line
+    # keeps a single line of a million cells from becoming a million columns.
+    first = text.lstrip(b"\n")
+    end = first.find(b"\n")
+    if b'"' not in text and first.count(b",", 0, end if end >= 0 else len(first)) == n_columns - 1:
+        matrix = _arrow_matrix(text, n_columns)
         if matrix is not None:
+            limits.check_rows(len(matrix))
             return matrix
+    text = lines_of(text)
+    limits.check_rows(count_lines(text))
     return csv_matrix_loop(text, n_columns)
 
 
-def _arrow_matrix(text: bytes, n: int, n_columns: int) -> np.ndarray | None:
+def _arrow_matrix(text: bytes, n_columns: int) -> np.ndarray | None:
     """Return the matrix pyarrow parses, or None where a row or cell needs the loop's checks (and messages)."""
     import numpy as np
     import pyarrow as pa
@@ -214,9 +221,9 @@ def _arrow_matrix(text: bytes, n: int, n_columns: int) -> np.ndarray | None:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if table.shape != (n, n_columns):
+    if table.num_columns != n_columns:
         return None
-    out = np.empty((n, n_columns), dtype=np.float32)
+    out = np.empty((table.num_rows, n_columns), dtype=np.float32)
     with np.errstate(invalid="ignore"):
         for j, column in enumerate(table.columns):
             values = column.to_numpy()  # NaN where a cell was empty (null)
