@@ -38,6 +38,10 @@ DEFAULT_INSTANCE_TYPE = "ml.c7i.xlarge"
 MAX_PAYLOAD_MB = 100  # SageMaker's own limit for MaxPayloadInMB
 DEFAULT_PAYLOAD_MB = 6  # what the container's /execution-parameters says, and the invocations body limit
 DEFAULT_POLL_S = 30.0
+MIN_LINE_BYTES = 32
+"""A mini-batch of `--max-payload-mb` holds at most payload / 32 lines of 32 bytes or more; the job's containers take
+that many rows per request (`TREEPORT_MAX_ROWS`), where the server's own default (10,000) would refuse 6 MB of
+short lines with a 413 and fail the job."""
 _JOB_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _INSTANCE_RE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -214,7 +218,7 @@ def job_spec(args: argparse.Namespace, first_key: str) -> JobSpec:
         raise UserError(
             f"job name {name!r}: use 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
         )
-    environment = container_environment(args.env)
+    environment = {**batch_limits(args.max_payload_mb), **container_environment(args.env)}
     return JobSpec(
         name=name,
         model=args.model,
@@ -232,6 +236,14 @@ def job_spec(args: argparse.Namespace, first_key: str) -> JobSpec:
         kms_key=args.kms_key,
         environment=environment,
     )
+
+
+def batch_limits(max_payload_mb: int) -> dict[str, str]:
+    """Return the container limits a job of `max_payload_mb` mini-batches needs: a body of the whole payload
+    (`TREEPORT_MAX_BODY_BYTES`, SageMaker's MB being MiB-sized at most) and its rows (`TREEPORT_MAX_ROWS`, one per
+    `MIN_LINE_BYTES`). `--env` overrides either."""
+    payload = max_payload_mb * 1024 * 1024
+    return {"TREEPORT_MAX_BODY_BYTES": str(payload), "TREEPORT_MAX_ROWS": str(payload // MIN_LINE_BYTES)}
 
 
 def container_environment(items: list[str]) -> dict[str, str]:

@@ -73,7 +73,12 @@ def test_creates_the_transform_job_with_the_containers_contract(inputs: str) -> 
         "KmsKeyId": "alias/tp",
     }
     assert job["TransformResources"] == {"InstanceType": "ml.c7i.xlarge", "InstanceCount": 1}
-    assert job["Environment"] == {"TREEPORT_MODEL_VERSION": "v3"}
+    assert job["Environment"] == {
+        "TREEPORT_MODEL_VERSION": "v3",
+        # 6 MB of lines: the whole payload in one body, and up to one row per 32 bytes of it
+        "TREEPORT_MAX_BODY_BYTES": str(6 * 1024 * 1024),
+        "TREEPORT_MAX_ROWS": str(6 * 1024 * 1024 // 32),
+    }
     assert "2 input object(s), 18 bytes" in out
     assert "tp-batch-1 completed" in out
     assert "0 output object(s)" in out  # moto runs no container: nothing is written, and the report says so
@@ -90,6 +95,18 @@ def test_jsonlines_input_defaults_to_jsonlines_output(bucket: str, sagemaker_env
     assert job["TransformInput"]["ContentType"] == "application/jsonlines"
     assert job["TransformOutput"]["Accept"] == "application/jsonlines"
     assert job["DataProcessing"] == {"JoinSource": "Input"}
+    assert job["Environment"]["TREEPORT_MAX_ROWS"] == str(6 * 1024 * 1024 // 32)
+
+
+def test_env_overrides_the_batch_limits(bucket: str, sagemaker_env: str) -> None:
+    boto3.client("s3").put_object(Bucket=bucket, Key="in/a.csv", Body=b"1,2\n")
+    code, _, err = run_cli(
+        "--model", "m", "--input", f"s3://{bucket}/in/", "--output", f"s3://{bucket}/out/", "--job-name", "tp-env",
+        "--no-wait", "--max-payload-mb", "2", "--env", "TREEPORT_MAX_ROWS=500",
+    )  # fmt: skip
+    assert code == 0, err
+    environment = boto3.client("sagemaker").describe_transform_job(TransformJobName="tp-env")["Environment"]
+    assert environment == {"TREEPORT_MAX_ROWS": "500", "TREEPORT_MAX_BODY_BYTES": str(2 * 1024 * 1024)}
 
 
 @pytest.mark.parametrize(
