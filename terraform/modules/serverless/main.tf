@@ -188,6 +188,9 @@ resource "aws_api_gateway_rest_api" "this" {
   name        = var.name
   description = "Treeport: ${var.model_name}"
   tags        = var.tags
+  # Arrow IPC bodies are binary: API Gateway hands them to the function base64-encoded (apig-wsgi decodes them) and
+  # decodes the function's base64 Arrow answer for a client that accepts it; without this it would mangle both.
+  binary_media_types = ["application/vnd.apache.arrow.stream"]
 
   endpoint_configuration {
     types = ["REGIONAL"]

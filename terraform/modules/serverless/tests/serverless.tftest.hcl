@@ -75,6 +75,11 @@ run "every_method_needs_an_api_key_and_is_throttled" {
   }
 
   assert {
+    condition     = aws_api_gateway_rest_api.this.binary_media_types == tolist(["application/vnd.apache.arrow.stream"])
+    error_message = "Arrow IPC bodies must pass through API Gateway as binary, not be mangled as text."
+  }
+
+  assert {
     condition     = aws_api_gateway_method_settings.this.method_path == "*/*" && aws_api_gateway_method_settings.this.settings[0].throttling_rate_limit == 50 && aws_api_gateway_method_settings.this.settings[0].throttling_burst_limit == 100
     error_message = "Every method of the stage must be throttled."
   }
