@@ -24,7 +24,9 @@ import csv
 import io
 import math
 import struct
+import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, malformed
@@ -37,6 +39,33 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from model.schema import Feature
+
+_PYARROW_FOUND: bool | None = None
+
+
+def have_pyarrow() -> bool:
+    """Return whether pyarrow can be imported here, without importing it.
+
+    `pip install treeport` brings pyarrow; the serving and Lambda images leave it out (170 MB). Without it, CSV goes
+    through Python's csv module and the cell-by-cell loop (same answers and messages, slower), and Arrow IPC bodies
+    and answers are refused (415 and 406)."""
+    global _PYARROW_FOUND
+    if "pyarrow" in sys.modules:
+        return sys.modules["pyarrow"] is not None
+    if _PYARROW_FOUND is None:
+        _PYARROW_FOUND = find_spec("pyarrow") is not None
+    return _PYARROW_FOUND
+
+
+def arrow_unavailable() -> ApiError:
+    """Return the 415 for an Arrow body on a server without pyarrow."""
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        "Content-Type 'application/vnd.apache.arrow.stream' needs pyarrow, which this server does not have; "
+        "send JSON or CSV (or install pyarrow)",
+    )
+
 
 # Python's csv module refuses a field longer than this (its default `field_size_limit`); the fast path does too.
 CSV_FIELD_LIMIT = 131072
@@ -85,7 +114,9 @@ def _csv_header(line: bytes) -> list[str]:
 
 def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
     """Return the CSV's rows as a table of string columns `f0`... (null where a cell is empty), or None where pyarrow
-    refuses the body or Python's csv module would (a field over its limit)."""
+    refuses the body or Python's csv module would (a field over its limit), or is not installed."""
+    if not have_pyarrow():
+        return None
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -190,7 +221,7 @@ def csv_matrix(body: bytes, n_columns: int, limits: Limits) -> np.ndarray:
     # keeps a single line of a million cells from becoming a million columns.
     first = text.lstrip(b"\n")
     end = first.find(b"\n")
-    if b'"' not in text and first.count(b",", 0, end if end >= 0 else len(first)) == n_columns - 1:
+    if b'"' not in text and first.count(b",", 0, end if end >= 0 else len(first)) == n_columns - 1 and have_pyarrow():
         matrix = _arrow_matrix(text, n_columns)
         if matrix is not None:
             limits.check_rows(len(matrix))
@@ -280,6 +311,8 @@ _RECORD_BATCH, _DICTIONARY_BATCH = 3, 2  # `MessageHeader` union tags of the Arr
 
 def arrow_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> list[Any] | dict[str, Any]:
     """Return an Arrow IPC stream's columns in the forms `Preprocessor.transform` reads (typed, not text)."""
+    if not have_pyarrow():
+        raise arrow_unavailable()
     import pyarrow as pa
 
     if not body:

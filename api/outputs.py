@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, jsonify
 from werkzeug.datastructures import MIMEAccept
 
+from api.columnar import have_pyarrow
 from api.errors import ApiError
 from api.inputs import ARROW_TYPES, CSV_TYPES, JSON_TYPES, JSONL_TYPES
 
@@ -39,6 +40,8 @@ PREDICTION_TYPES: tuple[str, ...] = (JSON, CSV, *JSONL_TYPES, ARROW)
 
 def negotiate(accept: MIMEAccept, offered: Sequence[str] = PREDICTION_TYPES) -> str:
     """Return the media type to answer in: the best of `offered` by the `Accept` header (406 if none is acceptable)."""
+    if ARROW in offered and not have_pyarrow():  # Arrow is answered only where pyarrow is installed
+        offered = tuple(media for media in offered if media != ARROW)
     if not accept:  # no Accept header: anything is acceptable (RFC 9110)
         return offered[0]
     best = accept.best_match(offered)

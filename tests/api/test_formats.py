@@ -480,3 +480,42 @@ def test_the_value_limit_counts_encoded_columns_where_they_outnumber_the_feature
     )
     assert plane.limits(narrow).max_values == 100 * (2 * 11 + 8) + 1024
     assert plane.limits(narrow, explain=True).max_rows == settings.max_explain_rows
+
+
+def test_without_pyarrow_csv_still_predicts_and_arrow_is_refused(
+    apps: dict[str, Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serving and Lambda images leave pyarrow out: CSV (with a header, and headerless on /invocations) then goes
+    through the csv module and the cell loop with the same answers, and Arrow is a 415 in and a 406 out.
+
+    `sys.modules["pyarrow"] = None` is what Python itself does for a module that cannot be imported: `import pyarrow`
+    raises ImportError and `importlib.util.find_spec` finds nothing, as in an image without it."""
+    import sys
+
+    app = apps["credit"]
+    client = app.test_client()
+    rows = rows_for("credit")
+    body = json.dumps({"instances": rows}).encode()
+    want = predictions(client, "/predict", body, JSON).get_json()
+    matrix = app.extensions["treeport"].state.predictor.encode(rows).tolist()
+    headerless = "".join(",".join("" if v != v else repr(v) for v in row) + "\n" for row in matrix).encode()
+    arrow = FORMATS["arrow"](rows)[0]
+    for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+
+    assert predictions(client, "/predict", as_csv(rows), CSV).get_json() == want
+    assert predictions(client, "/invocations", headerless, CSV).get_json() == want
+    out = predictions(client, "/invocations", headerless, CSV, accept=CSV).get_data(as_text=True).splitlines()
+    assert [float(v) for v in out] == [p["probability"] for p in want["predictions"]]
+    refused = client.post("/predict", data=arrow, content_type=ARROW)
+    assert refused.status_code == 415
+    assert error_code("/predict", refused.get_json()) == "unsupported_media_type"
+    assert "needs pyarrow" in refused.get_json()["error"]["message"]
+    not_answered = client.post("/predict", data=body, content_type=JSON, headers={"Accept": ARROW})
+    assert not_answered.status_code == 406
+    assert error_code("/predict", not_answered.get_json()) == "not_acceptable"
+    # Arrow among others: the next acceptable type answers.
+    answered = client.post("/predict", data=body, content_type=JSON, headers={"Accept": f"{ARROW}, {JSONL};q=0.5"})
+    assert answered.status_code == 200
+    assert answered.mimetype == JSONL
