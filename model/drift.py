@@ -35,6 +35,8 @@ PSI_FLOOR = 1e-4
 MISSING = "(missing)"
 MISSING_OR_UNSEEN = "(missing or unseen)"
 SCORE = "score"
+# Rows `Baseline.counts` compares at a time: a chunk's operands stay in the CPU cache.
+COUNT_CHUNK_ROWS = 8192
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -200,13 +202,17 @@ class Baseline:
             self.offsets.append(total)
             total += len(f.labels)
         self.n_bins = total
-        # Numeric: one searchsorted per feature, the lookup the baseline was fitted with (`_numeric_ids`); on a
-        # batch of buffered rows (model/drift_counts.py) that beats any broadcast comparison of all features at once.
-        self._numeric = [
-            (f.columns[0], np.asarray(f.edges, dtype=np.float64), self.offsets[i])
-            for i, f in enumerate(features)
-            if f.kind == "numeric"
-        ]
+        # Numeric: a value's bin is 1 + the number of edges <= it (as `_numeric_ids`, the lookup the baseline was
+        # fitted with), counted by one comparison per edge of all numeric features at once: with a few edges each,
+        # that is a third of the time of a `searchsorted` per feature. Short edge lists are padded with NaN, which no
+        # value is >= of.
+        numeric = [(i, f) for i, f in enumerate(features) if f.kind == "numeric"]
+        self._numeric_columns = np.array([f.columns[0] for _, f in numeric], dtype=np.intp)
+        width = max((len(f.edges) for _, f in numeric), default=0)
+        self._numeric_edges = np.full((len(numeric), width), np.nan)
+        for j, (_, f) in enumerate(numeric):
+            self._numeric_edges[j, : len(f.edges)] = f.edges
+        self._numeric_offsets = np.array([[self.offsets[i]] for i, _ in numeric], dtype=np.intp).reshape(-1, 1)
         categorical = [(i, f) for i, f in enumerate(features) if f.kind == "categorical"]
         # Categorical: a row's code in each feature is the dot product of its one-hot block with 1..k; a missing
         # or unseen category is NaN across the block, so its code is NaN, read as bin 0.
@@ -234,14 +240,31 @@ class Baseline:
     def counts(self, x: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Return the flat bin counts (int64, `n_bins` long) of encoded rows `x` and the model's `outputs` for them."""
         n = len(x)
-        ids = [_numeric_ids(x[:, column], edges) + offset for column, edges, offset in self._numeric]
-        if len(self._categorical_offsets):
-            # NaN (missing or unseen) becomes 0 first (fmax drops NaN): in the product a NaN would spill into every
-            # feature's code.
-            block = np.fmax(x[:, self._one_hot_columns], 0.0)
-            ids.append(((block @ self._codes).astype(np.intp) + self._categorical_offsets).ravel())
-        ids.append(self._score_ids(outputs, n))
-        return np.bincount(np.concatenate(ids), minlength=self.n_bins).astype(np.int64)
+        n_numeric, n_categorical = len(self._numeric_columns), len(self._categorical_offsets)
+        # Every row's bin in every feature and the score, one row of `ids` each, counted by one bincount.
+        ids = np.empty((n_numeric + n_categorical + 1, n), dtype=np.intp)
+        for start in range(0, n, COUNT_CHUNK_ROWS):  # in chunks: the comparisons' operands stay in cache
+            stop = min(start + COUNT_CHUNK_ROWS, n)
+            chunk = x[start:stop]
+            if n_numeric:
+                ids[:n_numeric, start:stop] = self._numeric_bins(chunk[:, self._numeric_columns].T.astype(np.float64))
+            if n_categorical:
+                # NaN (missing or unseen) becomes 0 first (fmax drops NaN): in the product a NaN would spill into
+                # every feature's code.
+                block = np.fmax(chunk[:, self._one_hot_columns], 0.0)
+                codes = (block @ self._codes).astype(np.intp) + self._categorical_offsets
+                ids[n_numeric:-1, start:stop] = codes.T
+        ids[-1] = self._score_ids(outputs, n)
+        return np.bincount(ids.ravel(), minlength=self.n_bins).astype(np.int64)
+
+    def _numeric_bins(self, values: np.ndarray) -> np.ndarray:
+        """Return the flat bin of each value of `values` (numeric features by rows): its offset, 0 when missing."""
+        bins = np.ones(values.shape, dtype=np.intp)
+        for j in range(self._numeric_edges.shape[1]):
+            bins += values >= self._numeric_edges[:, j : j + 1]
+        bins[np.isnan(values)] = 0
+        bins += self._numeric_offsets
+        return bins
 
     def _score_ids(self, outputs: np.ndarray, n: int) -> np.ndarray:
         offset = self.offsets[-1]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from model.drift import (
+    COUNT_CHUNK_ROWS,
     MISSING,
     MISSING_OR_UNSEEN,
     PSI_FLOOR,
@@ -137,6 +138,60 @@ def test_vectorised_lookup_matches_searchsorted_per_value() -> None:
     score_bins = [1 + int(np.searchsorted(baseline.score.edges, s, side="right")) for s in scores]
     tail = counts[baseline.offsets[-1] :]
     assert tail.tolist() == np.bincount(score_bins, minlength=len(baseline.score.labels)).tolist()
+
+
+def test_counts_match_a_lookup_per_value_for_many_features_across_chunks() -> None:
+    """Several numeric features with different edge counts (none, for a constant one) and categorical ones, in more
+    rows than `Baseline.counts` compares at a time: every feature's counts are those of a searchsorted per value."""
+    rng = np.random.default_rng(11)
+    n_rows = COUNT_CHUNK_ROWS * 2 + 17
+    schema = Schema.from_dict(
+        {
+            "target": {"name": "y", "task": "binary", "classes": [0, 1], "positive_class": 1},
+            "features": [
+                {"name": "a", "type": "numeric", "nullable": True},
+                {"name": "c", "type": "categorical", "categories": ["x", "y", "z"], "nullable": True},
+                {"name": "b", "type": "numeric", "nullable": True},
+                {"name": "k", "type": "numeric", "nullable": True},
+                {"name": "d", "type": "categorical", "categories": ["p", "q"], "nullable": True},
+            ],
+        }
+    )
+    fitted = pd.DataFrame(
+        {
+            "a": rng.normal(size=2000),
+            "c": rng.choice(["x", "y", "z"], 2000),
+            "b": rng.integers(0, 4, 2000).astype(float),  # ties: fewer edges than bins
+            "k": np.full(2000, 3.0),  # constant: no edges at all
+            "d": rng.choice(["p", "q"], 2000),
+        }
+    )
+    pre = Preprocessor.fit(fitted, schema)
+    baseline = fit_baseline(pre, pre.transform_frame(fitted), rng.random(2000), "binary", [0, 1])
+    served = pd.DataFrame(
+        {
+            "a": rng.normal(0.5, 2.0, n_rows),
+            "c": rng.choice(["x", "y", "z", "w"], n_rows),
+            "b": rng.integers(-1, 6, n_rows).astype(float),
+            "k": rng.normal(3.0, 1.0, n_rows),
+            "d": rng.choice(["p", "q"], n_rows),
+        }
+    )
+    for name in ("a", "b", "k", "c"):
+        served.loc[rng.random(n_rows) < 0.1, name] = None
+    xs = pre.transform_frame(served)
+    scores = rng.random(n_rows)
+    counts = baseline.counts(xs, scores)
+    assert int(counts.sum()) == n_rows * (len(baseline.features) + 1)
+    for feature, offset in zip(baseline.features, baseline.offsets, strict=False):
+        if feature.kind != "numeric":
+            continue
+        values = xs[:, feature.columns[0]]
+        bins = [0 if math.isnan(v) else 1 + int(np.searchsorted(feature.edges, v, side="right")) for v in values]
+        expected = np.bincount(bins, minlength=len(feature.labels))
+        assert counts[offset : offset + len(feature.labels)].tolist() == expected.tolist(), feature.name
+    k = baseline.features[3]
+    assert k.edges == () and counts[baseline.offsets[3] + 1] == int((~np.isnan(xs[:, k.columns[0]])).sum())
 
 
 def test_a_shift_raises_the_psi_of_that_feature_only(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None:
