@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
+from api.collector import CollectorHold
 from api.dataplane import DataPlane
 from api.errors import register_error_handlers
 from api.fastjson import FastJSONProvider
@@ -112,7 +113,8 @@ def create_app(
 
     # `POST /predict` is answered without Flask's request machinery when nothing about it needs Flask (see
     # api.fastpath); the clock starts before either, in a plain WSGI wrapper rather than a before_request hook.
-    inner = FastPredict(app.wsgi_app, plane, observer, app.json) if fast_path else app.wsgi_app
+    routed = FastPredict(app.wsgi_app, plane, observer, app.json) if fast_path else app.wsgi_app
+    inner = CollectorHold().wrap(routed)  # see api.collector
 
     def timed_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
         environ[STARTED] = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from api.auth import key_matches, presented_key
@@ -27,9 +28,17 @@ from api.inputs import (
 )
 from api.settings import Settings
 from api.state import ModelState
+from model.served import Results
+
+try:
+    import orjson
+except ImportError:  # a Lambda image without orjson: the JSON provider writes every document
+    orjson = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from model.predictor import Predictor
+    import numpy as np
+
+    from model.predictor import Predictions, Predictor
 
 HeaderLookup = Callable[[str], str | None]
 """`lookup(name)` returns a request header's value, or None when the request has none."""
@@ -57,14 +66,70 @@ def unsupported_media(mt: str, allowed: tuple[str, ...]) -> ApiError:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The outcome of one predict call: the model that answered, and one result per row."""
+    """The outcome of one predict call: the model that answered, and its predictions as arrays."""
 
     predictor: Predictor
-    results: list[dict[str, Any]]
+    predictions: Predictions | Results
+    """Arrays (a local model), or per-row dicts (a remote endpoint's answer)."""
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @cached_property
+    def results(self) -> list[dict[str, Any]]:
+        """Return one result dict per row (made on first use: a batch written by `json` or as CSV needs none)."""
+        return self.predictions.records()
 
     def body(self) -> dict[str, Any]:
         """Return the `/predict` response document."""
         return {"model": model_ref(self.predictor), "predictions": self.results}
+
+    def json(self) -> bytes | None:
+        """Return `body()` as the JSON provider writes it (compact, no trailing newline), straight from the arrays,
+        or None where only the provider can (multiclass, or no orjson)."""
+        rows = result_lines(self.predictions, b",")
+        if rows is None:
+            return None
+        return b'{"model":' + orjson.dumps(model_ref(self.predictor)) + b',"predictions":[' + rows + b"]}"
+
+
+def result_lines(predictions: Predictions | Results, separator: bytes) -> bytes | None:
+    """Return each row's result object as compact JSON, `separator` between them, written from the outputs without
+    a dict per row; None without arrays (`Results`), for multiclass results, an empty batch, labels orjson cannot
+    write, or without orjson.
+
+    The bytes are those of `orjson.dumps` of the result dicts: the numbers are orjson's writing of the same Python
+    floats, in the same objects, in the same key order.
+    """
+    if orjson is None or isinstance(predictions, Results):
+        return None
+    outputs = predictions.outputs
+    if not len(outputs) or predictions.task == "multiclass":
+        return None
+    numbers = orjson.dumps(outputs.tolist())[1:-1].split(b",")  # a number is never written with a comma
+    if predictions.task == "regression":
+        return b'{"value":' + (b"}" + separator + b'{"value":').join(numbers) + b"}"
+    try:
+        heads = [
+            b"}" + separator + b'{"label":' + orjson.dumps(label) + b',"probability":' for label in predictions.classes
+        ]
+    except TypeError:  # a label type orjson does not write: the provider's fallback decides
+        return None
+    return _interleave(heads, _positive(outputs), numbers) + b"}"
+
+
+def _positive(outputs: np.ndarray) -> list[bool]:
+    """Return, per row, whether the label is the positive class (as `Predictions.records` decides it)."""
+    return (outputs >= 0.5).tolist()
+
+
+def _interleave(heads: list[bytes], picks: list[bool], numbers: list[bytes]) -> bytes:
+    """Return head[pick] + number per row, joined, the first row's head without its leading `}` and separator."""
+    pieces: list[bytes] = [b""] * (2 * len(numbers))
+    pieces[0::2] = map(heads.__getitem__, picks)
+    pieces[1::2] = numbers
+    pieces[0] = pieces[0][pieces[0].index(b"{") :]
+    return b"".join(pieces)
 
 
 class DataPlane:
@@ -164,8 +229,9 @@ class DataPlane:
 
     def predict(self, predictor: Predictor, rows: Any) -> Prediction:
         """Predict `rows` (records or an encoded matrix) with `predictor`."""
-        results = predictor.predict(rows, ignore_unknown=self.settings.ignore_unknown_features)
-        return Prediction(predictor, results)
+        return Prediction(
+            predictor, predictor.predict_batch(rows, ignore_unknown=self.settings.ignore_unknown_features)
+        )
 
     def explain(self, predictor: Predictor, records: list[Any]) -> dict[str, Any]:
         """Return the `/explain` response document for `records`."""

@@ -66,13 +66,17 @@ class FastPredict:
         if records is None:
             return self.flask_app(environ, start_response)
         predictor, rows = records
-        results: list[Any] = []
+        n_rows = 0
+        data: bytes | None = None
         try:
             prediction = self.plane.predict(predictor, rows)
-            status, payload, results = 200, prediction.body(), prediction.results
+            status, n_rows = 200, len(prediction)
+            data = prediction.json()
+            payload: Any = prediction.body() if data is None else None
         except Exception as exc:  # noqa: BLE001 (answered and logged as Flask's handlers answer and log it)
             status, payload = answer_error(exc)
-        data = self.json.dump_bytes(payload)
+        if data is None:
+            data = self.json.dump_bytes(payload)
         # Where orjson cannot write the payload, Flask's provider falls back to the json module: the same here.
         body = data + b"\n" if data is not None else cast(Response, self.json.response(payload)).get_data()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
@@ -82,7 +86,7 @@ class FastPredict:
         )
         started = environ.get(STARTED)
         elapsed = time.perf_counter() - started if started is not None else 0.0
-        self.observer.done("POST", ROUTE, ROUTE, status, elapsed, len(results), rid)
+        self.observer.done("POST", ROUTE, ROUTE, status, elapsed, n_rows, rid)
         return [body]
 
     def _records(self, environ: dict[str, Any]) -> tuple[Any, Any] | None:

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
@@ -62,6 +62,8 @@ _TRAILING_BLANKS = re.compile(rb"[ \t]+$", re.M)
 # Regex substitutions build a list of every piece: a body is cleaned this many bytes at a time, to bound that list.
 _CLEAN_CHUNK = 1 << 18
 _UTF8_BOM = b"\xef\xbb\xbf"
+# More than orjson's nesting limit (1,024) and the json module's (the recursion limit, 1,000 by default).
+_MAX_OPEN_CONTAINERS = 4096
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,11 @@ def check_json_size(body: bytes, limits: Limits) -> None:
     body's strings visited (their commas are no values) to make it exact, and no more of them than so many values
     could hold.
     """
+    # Uncounted where the length alone says so: in JSON every value but the last is followed by a byte of its own (a
+    # comma, or its container's closing bracket), so a text of n bytes holds at most n/2 + 1 values, and a text cut
+    # short (its parse fails) as many plus its open containers, which the parsers refuse past ~1,000 levels.
+    if len(body) // 2 + 1 + _MAX_OPEN_CONTAINERS <= limits.max_values:
+        return
     bound = json_values_bound(body)
     if bound <= limits.max_values:
         return
@@ -253,9 +260,11 @@ def _split_columns(split: Any, limits: Limits) -> list[Any] | dict[str, Any]:
                 raise _bad_split(f'"data" row {i} has {len(row)} values; "columns" names {width}')
     if not columns:  # rows of nothing: each is an empty record (the schema then says what is missing)
         return [{} for _ in data]
-    # One pass per column, in C: `zip(*data)` would make an iterator per row, and those tens of thousands of
-    # container allocations set off garbage collections that traverse the freshly parsed rows (4x the time).
-    return {name: list(map(itemgetter(j), data)) for j, name in enumerate(columns)}
+    # In C: the rows run together into one list, then a slice per column (a third faster than an `itemgetter` pass
+    # per column; `zip(*data)` would make an iterator per row, and those tens of thousands of container allocations
+    # set off garbage collections that traverse the freshly parsed rows).
+    flat = list(chain.from_iterable(data))
+    return {name: flat[j::width] for j, name in enumerate(columns)}
 
 
 def _bad_split(message: str) -> ApiError:

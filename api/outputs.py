@@ -22,11 +22,13 @@ from flask import Response, jsonify
 from werkzeug.datastructures import MIMEAccept
 
 from api.columnar import have_pyarrow
+from api.dataplane import Prediction, result_lines
 from api.errors import ApiError
 from api.inputs import ARROW_TYPES, CSV_TYPES, JSON_TYPES, JSONL_TYPES
 
 if TYPE_CHECKING:
-    from api.dataplane import Prediction
+    from model.predictor import Predictions
+    from model.served import Results
 
 try:
     import orjson
@@ -58,30 +60,32 @@ def negotiate(accept: MIMEAccept, offered: Sequence[str] = PREDICTION_TYPES) -> 
 
 def render(prediction: Prediction, media: str) -> Response:
     """Return the response of `prediction` in `media` (one of `PREDICTION_TYPES`)."""
-    results = prediction.results
     if media == CSV:
-        return Response(csv_lines(results), mimetype=CSV)
+        return Response(csv_lines(prediction.predictions), mimetype=CSV)
     if media in JSONL_TYPES:
-        return Response(jsonl_lines(results), mimetype=media)
+        return Response(jsonl_lines(prediction), mimetype=media)
     if media == ARROW:
         return Response(arrow_stream(prediction), mimetype=ARROW)
-    return jsonify(prediction.body())
+    data = prediction.json()
+    if data is None:
+        return jsonify(prediction.body())
+    return Response(data + b"\n", mimetype=JSON)  # as `jsonify` answers it
 
 
-def csv_lines(results: list[dict[str, Any]]) -> str:
-    """Return one CSV line per result: positive-class probability, class probabilities in order, or the value."""
-    if not results:
-        return ""
-    first = results[0]
-    if "probability" in first:
-        return "\n".join([repr(r["probability"]) for r in results]) + "\n"
-    if "probabilities" in first:
-        return "".join(",".join(map(repr, r["probabilities"].values())) + "\n" for r in results)
-    return "\n".join([repr(r["value"]) for r in results]) + "\n"
+def csv_lines(predictions: Predictions | Results) -> str:
+    """Return one CSV line per row: positive-class probability, class probabilities in order, or the value."""
+    values = predictions.output_rows()  # Python floats, written as `repr` writes them
+    if predictions.class_names():
+        return "".join(",".join(map(repr, row)) + "\n" for row in values)
+    return "".join([repr(v) + "\n" for v in values])
 
 
-def jsonl_lines(results: list[dict[str, Any]]) -> bytes:
+def jsonl_lines(prediction: Prediction) -> bytes:
     """Return one compact JSON object per line: each row's `/predict` result."""
+    lines = result_lines(prediction.predictions, b"\n")
+    if lines is not None:
+        return lines + b"\n"
+    results = prediction.results
     if orjson is not None:
         dump = orjson.dumps
         try:
@@ -95,20 +99,21 @@ def arrow_stream(prediction: Prediction) -> bytes:
     """Return the results as an Arrow IPC stream of one record batch (model name and version in its metadata)."""
     import pyarrow as pa
 
-    results = prediction.results
+    predictions = prediction.predictions
+    values = predictions.output_rows()
+    labels = predictions.labels()
+    classes = predictions.class_names()
     columns: dict[str, Any] = {}
-    if results and "value" in results[0]:
-        columns["value"] = pa.array([r["value"] for r in results], pa.float64())
+    if labels is None:
+        columns["value"] = pa.array(values, pa.float64())
     else:
-        columns["label"] = pa.array([r["label"] for r in results])
-        if results and "probabilities" in results[0]:
-            classes = list(results[0]["probabilities"])
+        columns["label"] = pa.array(labels)
+        if classes:
             columns["probabilities"] = pa.StructArray.from_arrays(
-                [pa.array([r["probabilities"][c] for r in results], pa.float64()) for c in classes],
-                names=[str(c) for c in classes],
+                [pa.array([row[k] for row in values], pa.float64()) for k in range(len(classes))], names=classes
             )
         else:
-            columns["probability"] = pa.array([r["probability"] for r in results], pa.float64())
+            columns["probability"] = pa.array(values, pa.float64())
     predictor = prediction.predictor
     metadata = {"treeport.model.name": predictor.name, "treeport.model.version": predictor.version}
     table = pa.table(columns, metadata=metadata)

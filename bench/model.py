@@ -5,6 +5,8 @@ Per batch size, these ways to answer the same rows:
     result dicts), what `/predict` does after JSON parsing;
   - `predictor_columns`: `Predictor.predict` on the same rows as columns (feature -> list of values), what
     `/predict` does after parsing a columnar body (`dataframe_split`, column-major `inputs`, CSV, Arrow);
+  - `predictor_columns_arrays`: `Predictor.predict_batch` on those columns: the same work but for the result
+    dicts, which the HTTP layer does not make (it writes JSON, CSV or Arrow from the output arrays);
   - `predictor_matrix`: `Predictor.predict` on the already-encoded float32 matrix (daal4py and result dicts);
     and, as a profile of those two, `daal4py_alone`: the backend's raw outputs on that matrix (so records minus
     matrix is the validation and preprocessing, matrix minus daal4py the result dicts);
@@ -12,7 +14,8 @@ Per batch size, these ways to answer the same rows:
   - `xgboost_dmatrix`: `Booster.predict(DMatrix(matrix))`, the common way.
 Each is timed in blocks of calls, all interleaved round after round, and the best block of the rounds
 counts (as `timeit` does: noise on a shared machine only ever adds time). `speedup_vs_inplace` is
-inplace time / raw-record Predictor time, and `speedup_vs_inplace.columnar` inplace time / columnar Predictor time.
+inplace time / raw-record Predictor time, `speedup_vs_inplace.columnar` inplace time / columnar Predictor time, and
+`speedup_vs_inplace.columnar_arrays` the same with `predict_batch`.
 Each block is also timed in this process's CPU time (all its threads), which a busy machine's other work does
 not add to while this process waits for a CPU: `cpu_us_per_call` and `cpu_speedup_vs_inplace` are the same
 figures in it (both sides run one thread, so on a quiet machine the two agree).
@@ -32,6 +35,7 @@ BATCH_SIZES = (1, 10, 100, 1000, 10000)
 METHODS = (
     "predictor_records",
     "predictor_columns",
+    "predictor_columns_arrays",
     "predictor_matrix",
     "daal4py_alone",
     "xgboost_inplace",
@@ -40,6 +44,7 @@ METHODS = (
 LABELS = {
     "predictor_records": "Predictor, records",
     "predictor_columns": "Predictor, columns",
+    "predictor_columns_arrays": "  to arrays",
     "predictor_matrix": "Predictor, matrix",
     "daal4py_alone": "  daal4py alone",
     "xgboost_inplace": "xgb inplace_predict",
@@ -59,6 +64,9 @@ def _methods(predictor: Any, booster: Any, rows: list[dict[str, Any]], x: np.nda
     def predictor_columns() -> Any:
         return predictor.predict(columns)
 
+    def predictor_columns_arrays() -> Any:
+        return predictor.predict_batch(columns)
+
     def predictor_matrix() -> Any:
         return predictor.predict(x)
 
@@ -74,6 +82,7 @@ def _methods(predictor: Any, booster: Any, rows: list[dict[str, Any]], x: np.nda
     return {
         "predictor_records": predictor_records,
         "predictor_columns": predictor_columns,
+        "predictor_columns_arrays": predictor_columns_arrays,
         "predictor_matrix": predictor_matrix,
         "daal4py_alone": daal4py_alone,
         "xgboost_inplace": xgboost_inplace,
@@ -168,6 +177,9 @@ def _speedups(per_call: dict[str, dict[str, float]], batch_sizes: tuple[int, ...
     inplace = per_call["xgboost_inplace"]
     speedup: dict[str, Any] = {f"b{s}": inplace[f"b{s}"] / per_call["predictor_records"][f"b{s}"] for s in batch_sizes}
     speedup["columnar"] = {f"b{s}": inplace[f"b{s}"] / per_call["predictor_columns"][f"b{s}"] for s in batch_sizes}
+    speedup["columnar_arrays"] = {
+        f"b{s}": inplace[f"b{s}"] / per_call["predictor_columns_arrays"][f"b{s}"] for s in batch_sizes
+    }
     return speedup
 
 
@@ -179,6 +191,7 @@ def print_report(result: dict[str, Any]) -> None:
         rows.append([LABELS[m], *(result["us_per_call"][m][f"b{s}"] for s in sizes)])
     rows.append(["speedup vs inplace", *(result["speedup_vs_inplace"][f"b{s}"] for s in sizes)])
     rows.append(["  columnar", *(result["speedup_vs_inplace"]["columnar"][f"b{s}"] for s in sizes)])
+    rows.append(["  columnar to arrays", *(result["speedup_vs_inplace"]["columnar_arrays"][f"b{s}"] for s in sizes)])
     rows.append(["  in CPU time", *(result["cpu_speedup_vs_inplace"][f"b{s}"] for s in sizes)])
     rows.append(["  columnar, CPU time", *(result["cpu_speedup_vs_inplace"]["columnar"][f"b{s}"] for s in sizes)])
     print_table(

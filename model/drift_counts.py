@@ -46,8 +46,9 @@ log = logging.getLogger("treeport.drift")
 MAGIC = 0x3154_4649_5244_5054  # "TPDRIFT1" read as a little-endian int64
 HEADER_WORDS = 5
 RING_BUCKETS = 12
-FLUSH_ROWS = 1024
-"""Rows buffered before they are binned, on the request that brings the buffer to this many."""
+FLUSH_ROWS = 65_536
+"""Rows buffered before they are binned on the request that brings the buffer to this many (a bound on the buffer:
+some 7 MB of a 26-column model); below it the background flush bins them, off the request path."""
 FLUSH_SECONDS = 1.0
 """Longest a buffered row waits for the background flush (how stale another process's view of this one can be)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,16 +43,23 @@ class Predictor(ServedBundle):
         return cls(bundle, backend=backend, threads=threads)
 
     def predict(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
-        """Return one result per row for a list of dicts, a DataFrame, or an already-encoded matrix.
+        """Return one result per row for a list of dicts, columns by name, a DataFrame, or an encoded matrix.
 
         Binary: `{"label", "probability"}` (probability of the positive class); multiclass:
         `{"label", "probabilities": {class: p}}`; regression: `{"value"}`.
+        """
+        return self.predict_batch(records, ignore_unknown).records()
+
+    def predict_batch(self, records: Any, ignore_unknown: bool = False) -> Predictions:
+        """Return the predictions of what `predict` takes as arrays (`Predictions`), before any per-row dict is made.
+
+        A batch written straight to JSON, CSV or Arrow (the HTTP layer) never needs the dicts.
         """
         x = self.encode(records, ignore_unknown)
         outputs = self.backend.outputs(x)
         if self.observer is not None:
             self.observer(x, outputs)
-        return self.format(outputs)
+        return Predictions(self.task, tuple(self.classes), outputs)
 
     def explain(self, records: Any, ignore_unknown: bool = False) -> list[dict[str, Any]]:
         """Return SHAP contributions per raw feature (one-hot columns summed back) with the bias.
@@ -74,21 +82,54 @@ class Predictor(ServedBundle):
 
     def format(self, outputs: np.ndarray) -> list[dict[str, Any]]:
         """Shape raw outputs into per-row result dicts."""
+        return Predictions(self.task, tuple(self.classes), outputs).records()
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One batch's predictions as the backend gave them: what `records` shapes into a result dict per row."""
+
+    task: str
+    classes: tuple[Any, ...]
+    """The class labels in output order (binary: negative, positive); empty for regression."""
+    outputs: np.ndarray
+    """float32: the positive class's probability per row (binary), a row of class probabilities (multiclass), or
+    the value (regression)."""
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def labels(self) -> list[Any] | None:
+        """Return each row's predicted label (the positive class from probability 0.5 up); None for regression."""
+        if self.task == "regression":
+            return None
+        if self.task == "binary":
+            negative, positive = self.classes
+            return [positive if p >= 0.5 else negative for p in self.outputs.tolist()]
+        classes = self.classes
+        return [classes[max(range(len(row)), key=row.__getitem__)] for row in self.outputs.tolist()]
+
+    def output_rows(self) -> list[Any]:
+        """Return the outputs as Python floats: one per row, or (multiclass) a list of class probabilities per row."""
+        return self.outputs.tolist()  # float32 values exactly
+
+    def class_names(self) -> list[str]:
+        """Return the class names of multiclass probabilities, in order (empty otherwise)."""
+        return [str(c) for c in self.classes] if self.task == "multiclass" else []
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return one result dict per row (see `Predictor.predict`)."""
         # `tolist` gives Python floats (the float32 outputs exactly, as `astype(float)` would, without the copy).
         if self.task == "binary":
             negative, positive = self.classes
-            return [{"label": positive if p >= 0.5 else negative, "probability": p} for p in outputs.tolist()]
+            return [{"label": positive if p >= 0.5 else negative, "probability": p} for p in self.outputs.tolist()]
         if self.task == "multiclass":
             classes = self.classes
-            rows = outputs.tolist()
             return [
-                {
-                    "label": classes[max(range(len(row)), key=row.__getitem__)],
-                    "probabilities": dict(zip(classes, row, strict=True)),
-                }
-                for row in rows
+                {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+                for label, row in zip(self.labels() or (), self.outputs.tolist(), strict=True)
             ]
-        return [{"value": v} for v in outputs.tolist()]
+        return [{"value": v} for v in self.outputs.tolist()]
 
 
 def _explanation(row: np.ndarray, groups: list[tuple[str, tuple[int, ...]]]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from model.bundle import LATEST, PREPROCESSOR_FILE, Bundle, load_bundle
 from model.errors import TreeportError
 from model.preprocess import COLUMNAR_MIN_ROWS, float32_rows
 from model.sagemaker_runtime import Runtime, UpstreamError, runtime_client
-from model.served import ServedBundle
+from model.served import Results, ServedBundle
 from model.store import open_store
 
 
@@ -51,6 +51,10 @@ class SageMakerPredictor(ServedBundle):
         rows = self.encode_for_endpoint(records, ignore_unknown)
         payload = self.runtime.invoke(self.endpoint, to_csv(rows))
         return self._results(payload, len(rows))
+
+    def predict_batch(self, records: Any, ignore_unknown: bool = False) -> Results:
+        """Return `predict`'s results for the data plane (per-row dicts: the endpoint answers no arrays)."""
+        return Results(self.predict(records, ignore_unknown))
 
     def encode_for_endpoint(self, records: Any, ignore_unknown: bool = False) -> Sequence[Sequence[float]]:
         """Return the encoded rows: float32 values, as `encode` gives them.

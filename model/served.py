@@ -12,6 +12,39 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+class Results:
+    """One batch's results as per-row dicts already (a remote endpoint's answer): what `Predictions` gives from its
+    arrays, without numpy."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return the result dicts."""
+        return self._rows
+
+    def labels(self) -> list[Any] | None:
+        """Return each row's label, or None for values (regression), as the first result's members say."""
+        return [r["label"] for r in self._rows] if self._rows and "label" in self._rows[0] else None
+
+    def output_rows(self) -> list[Any]:
+        """Return each row's number (probability of the positive class, or value) or, multiclass, its class
+        probabilities in class order."""
+        rows = self._rows
+        if rows and "probabilities" in rows[0]:
+            return [list(r["probabilities"].values()) for r in rows]
+        key = "probability" if rows and "probability" in rows[0] else "value"
+        return [r[key] for r in rows]
+
+    def class_names(self) -> list[str]:
+        """Return the multiclass results' class names, in order (empty otherwise)."""
+        rows = self._rows
+        return [str(c) for c in rows[0]["probabilities"]] if rows and "probabilities" in rows[0] else []
+
+
 class ServedBundle:
     """The part of a predictor that needs only the bundle's manifest and preprocessor, not the model."""
 

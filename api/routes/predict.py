@@ -16,7 +16,7 @@ def predict() -> Response:
     answer = negotiate(request.accept_mimetypes)
     predictor = plane.predictor
     prediction = plane.predict(predictor, plane.records(read_body(request), media_type(request), predictor))
-    g.rows = len(prediction.results)
+    g.rows = len(prediction)
     return render(prediction, answer)
 
 

@@ -36,7 +36,7 @@ def invocations() -> Response:
     header = request.mimetype_params.get("header", "").lower() == "present"
     rows = plane.invocation_rows(read_body(request), media_type(request), predictor, header=header)
     prediction = plane.predict(predictor, rows)
-    g.rows = len(prediction.results)
+    g.rows = len(prediction)
     return render(prediction, answer)
 
 

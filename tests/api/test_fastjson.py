@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import api.fastjson as fastjson
 from api.errors import ApiError
@@ -68,3 +70,45 @@ def test_int_keys_numpy_values_and_unicode(app: Flask) -> None:
     with app.app_context():
         text = app.json.dumps({0: np.float32(0.25), "b": np.int64(3), "é": "ü"})
     assert json.loads(text) == {"0": 0.25, "b": 3, "é": "ü"}
+
+
+def _values(doc: object) -> int:
+    """Count a parsed document's values as `api.inputs.Limits` does: itself, its array elements and object members."""
+    if isinstance(doc, list):
+        return 1 + sum(map(_values, doc))
+    if isinstance(doc, dict):
+        return 1 + sum(map(_values, doc.values()))
+    return 1
+
+
+JSON_DOCS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=2), inner, max_size=6),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=JSON_DOCS)
+def test_a_json_text_holds_at_most_one_value_per_two_bytes(doc: object) -> None:
+    """What lets `check_json_size` skip counting a short body: n bytes of JSON hold at most n // 2 + 1 values."""
+    import orjson
+
+    text = orjson.dumps(doc)
+    assert _values(doc) <= len(text) // 2 + 1
+
+
+def test_a_short_body_of_too_many_rows_is_still_refused() -> None:
+    """A body below the counting length still gets its 413 for too many rows, from the row check after parsing."""
+    from api.inputs import Limits, check_json_size, json_rows, parse_json
+
+    limits = Limits.for_model(2, 3)
+    body = json.dumps({"instances": [{}, {}, {}]}).encode()
+    check_json_size(body, limits)  # too short to hold too many values
+    with pytest.raises(ApiError) as refused:
+        json_rows(parse_json(body), limits)
+    assert (refused.value.status, refused.value.code) == (413, "too_many_rows")

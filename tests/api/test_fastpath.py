@@ -13,11 +13,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 
 from api.services import EXTENSION
 from model.data import credit_risk
+from model.predictor import Predictions
 
 KEY = "fast-path-key"
 DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
@@ -174,7 +176,7 @@ def test_an_unexpected_failure_is_an_opaque_500(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(predictor, "predict", broken)
+    monkeypatch.setattr(predictor, "predict_batch", broken)
     with caplog.at_level(logging.ERROR, logger="treeport.api"):
         response = app.test_client().post("/predict", json={"instances": records(1)})
     assert response.status_code == 500
@@ -193,9 +195,19 @@ def test_what_orjson_cannot_write_is_written_as_flask_writes_it(
     for way in ("served", "flask"):
         with monkeypatch.context() as patch:
             app = make_app(fast_path=way == "served")
-            patch.setattr(app.extensions[EXTENSION].state.predictor, "predict", lambda *a, **k: [{"value": 2**70}])
+            patch.setattr(app.extensions[EXTENSION].state.predictor, "predict_batch", lambda *a, **k: _Unwritable())
             response = app.test_client().post("/predict", json={"instances": records(1)})
             assert response.status_code == 200
             bodies[way] = response.get_data()
     assert bodies["served"] == bodies["flask"]
     assert b'"value":1180591620717411303424' in bodies["served"]
+
+
+class _Unwritable(Predictions):
+    """A result orjson refuses (an integer past 64 bits), and no arrays for the direct writer to take instead."""
+
+    def __init__(self) -> None:
+        super().__init__("multiclass", (), np.zeros((1, 0), dtype=np.float32))
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"value": 2**70}]
