@@ -87,14 +87,22 @@ def csv_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> lis
     if n - 1 > limits.max_rows:
         limits.check_rows(n - 1)
     limits.check_values((n - 1) * len(header), "CSV cells")
+    kinds = {f.name: isinstance(f, NumericFeature) for f in features}
+    roles = [kinds.get(name) for name in header]  # True: numeric feature, False: categorical, None: not a feature
+    # First with the features' types, parsed and dictionary-encoded as pyarrow reads the cells; where a numeric cell
+    # does not read so (or reads as no finite number), again as texts, column by column below.
+    table = _arrow_text_table(text, len(header), roles)
+    if table is not None:
+        typed = _typed_columns(header, roles, table)
+        if typed is not None:
+            limits.check_rows(table.num_rows)  # blank lines skipped: the exact count
+            return typed if header else [{} for _ in range(n - 1)]
     table = _arrow_text_table(text, len(header))
     if table is None:  # pyarrow refused the body: the strict reader says why
         return _csv_module_columns(lines_of(text), limits)
     limits.check_rows(table.num_rows)  # blank lines skipped: the exact count
-    kinds = {f.name: isinstance(f, NumericFeature) for f in features}
     columns: dict[str, Any] = {}
-    for name, column in zip(header, table.columns, strict=True):
-        numeric = kinds.get(name)
+    for name, column, numeric in zip(header, table.columns, roles, strict=True):
         if numeric is None:  # not a feature: only its name matters (unknown, or ignored)
             columns[name] = [None] * table.num_rows
         elif numeric:
@@ -102,6 +110,28 @@ def csv_columns(body: bytes, limits: Limits, features: Sequence[Feature]) -> lis
         else:
             columns[name] = _category_text_column(column)
     return columns if header else [{} for _ in range(n - 1)]
+
+
+def _typed_columns(header: list[str], roles: list[bool | None], table: pa.Table) -> dict[str, Any] | None:
+    """Return the columns of a table read with the features' types, or None where a numeric column holds a cell
+    pyarrow read as no finite number ("nan", "inf", "1e400": the rule refuses those with their text)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    columns: dict[str, Any] = {}
+    for name, column, numeric in zip(header, table.columns, roles, strict=True):
+        if numeric is None:
+            columns[name] = [None] * table.num_rows
+        elif numeric:
+            values = column.to_numpy()  # NaN where a cell was empty (null)
+            if int(np.count_nonzero(~np.isfinite(values))) != column.null_count:
+                return None
+            columns[name] = values
+        else:
+            encoded = column.combine_chunks()
+            codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+            columns[name] = Factorized(codes, csv_column(encoded.dictionary.to_pylist()))
+    return columns
 
 
 def _csv_header(line: bytes) -> list[str]:
@@ -112,9 +142,14 @@ def _csv_header(line: bytes) -> list[str]:
     return header
 
 
-def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
-    """Return the CSV's rows as a table of string columns `f0`... (null where a cell is empty), or None where pyarrow
-    refuses the body or Python's csv module would (a field over its limit), or is not installed."""
+def _arrow_text_table(text: bytes, width: int, roles: list[bool | None] | None = None) -> pa.Table | None:
+    """Return the CSV's rows as a table of columns `f0`... (null where a cell is empty), or None where pyarrow
+    refuses the body or Python's csv module would (a field over its limit), or is not installed.
+
+    Without `roles` every column is text; with them a numeric feature's column (True) is float64 as pyarrow parses
+    numbers (its cells trimmed of spaces, as `csv_column` trims them), a categorical one's (False) dictionary-encoded
+    text, and None where a numeric cell is no number to pyarrow.
+    """
     if not have_pyarrow():
         return None
     import pyarrow as pa
@@ -122,6 +157,13 @@ def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
 
     if len(text) > CSV_FIELD_LIMIT and max(map(len, text.split(b"\n"))) > CSV_FIELD_LIMIT:
         return None  # a line that long may hold a field over the limit: the csv module decides
+    text_type = pa.string()
+    types = {f"f{j}": text_type for j in range(width)}
+    if roles is not None:
+        category_type = pa.dictionary(pa.int32(), pa.string())
+        for j, numeric in enumerate(roles):
+            if numeric is not None:
+                types[f"f{j}"] = pa.float64() if numeric else category_type
     try:
         table = pacsv.read_csv(
             pa.py_buffer(text),
@@ -129,9 +171,7 @@ def _arrow_text_table(text: bytes, width: int) -> pa.Table | None:
                 autogenerate_column_names=True, skip_rows=1, use_threads=False, block_size=max(len(text), 1 << 16)
             ),
             parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f"f{j}": pa.string() for j in range(width)}, null_values=[""], strings_can_be_null=True
-            ),
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None

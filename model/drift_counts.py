@@ -47,8 +47,12 @@ MAGIC = 0x3154_4649_5244_5054  # "TPDRIFT1" read as a little-endian int64
 HEADER_WORDS = 5
 RING_BUCKETS = 12
 FLUSH_ROWS = 65_536
-"""Rows buffered before they are binned on the request that brings the buffer to this many (a bound on the buffer:
-some 7 MB of a 26-column model); below it the background flush bins them, off the request path."""
+"""Rows buffered at most: the request that brings the buffer to this many bins them itself (some 7 MB of a 26-column
+model); below it the flush thread does, off the request path."""
+WAKE_ROWS = 1024
+"""Rows buffered at which the flush thread is woken to bin them."""
+COUNT_ALONE_ROWS = 4096
+"""A buffered batch of this many rows is binned by itself; smaller ones are binned together."""
 FLUSH_SECONDS = 1.0
 """Longest a buffered row waits for the background flush (how stale another process's view of this one can be)."""
 
@@ -184,11 +188,14 @@ class DriftRecorder:
         self.ring = ring
         self.clock = clock
         self.flush_rows = flush_rows
-        self._lock = threading.Lock()
+        self.wake_rows = min(WAKE_ROWS, flush_rows)
+        self._lock = threading.Lock()  # the buffer
+        self._flushing = threading.Lock()  # one flush at a time, so the ring takes them in order
         self._xs: list[np.ndarray] = []
         self._outs: list[np.ndarray] = []
         self._pending = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def observe(self, x: np.ndarray, outputs: np.ndarray) -> None:
@@ -196,33 +203,45 @@ class DriftRecorder:
 
         Both arrays are kept, not copied (a copy costs more than everything else here): the caller hands them over
         and does not change them afterwards, as the Predictor does with the matrix it encoded and the fresh outputs
-        its backend returns.
+        its backend returns. From `wake_rows` buffered rows on, the flush thread is woken to bin them, off the
+        request path; a request that brings the buffer to `flush_rows` (no thread runs, or it fell behind) bins them
+        itself.
         """
         with self._lock:
             self._xs.append(x)
             self._outs.append(outputs)
             self._pending += len(x)
-            if self._pending >= self.flush_rows:
-                self._flush_locked()
+            pending = self._pending
+        if pending >= self.flush_rows:
+            self.flush()
+        elif pending >= self.wake_rows:
+            self._wake.set()
 
     def flush(self) -> None:
         """Bin the buffered rows into the ring now."""
-        with self._lock:
-            self._flush_locked()
+        with self._flushing:
+            self._flush_held()
 
-    def _flush_locked(self) -> None:
-        if not self._xs:
+    def _flush_held(self) -> None:
+        with self._lock:  # the buffer is taken whole; new rows go to a fresh one while these are binned
+            xs, outs = self._xs, self._outs
+            self._xs, self._outs, self._pending = [], [], 0
+        if not xs:
             return
-        xs, outs = self._xs, self._outs
-        self._xs, self._outs, self._pending = [], [], 0
-        x = xs[0] if len(xs) == 1 else np.concatenate(xs)
-        outputs = outs[0] if len(outs) == 1 else np.concatenate(outs)
-        self.ring.add(self.baseline.counts(x, outputs), self.clock())
+        counts = np.zeros(self.baseline.n_bins, dtype=np.int64)
+        small = [(x, o) for x, o in zip(xs, outs, strict=True) if len(x) < COUNT_ALONE_ROWS]
+        for x, o in zip(xs, outs, strict=True):  # a large batch alone: no copy into one matrix
+            if len(x) >= COUNT_ALONE_ROWS:
+                counts += self.baseline.counts(x, o)
+        if small:
+            x = np.concatenate([x for x, _ in small])
+            counts += self.baseline.counts(x, np.concatenate([o for _, o in small]))
+        self.ring.add(counts, self.clock())
 
     def counts(self) -> np.ndarray:
         """Return this process's counts in the window, after flushing the buffer."""
-        with self._lock:
-            self._flush_locked()
+        with self._flushing:
+            self._flush_held()
             return self.ring.total(self.clock())
 
     def start(self, every: float = FLUSH_SECONDS) -> None:
@@ -234,10 +253,13 @@ class DriftRecorder:
     def stop(self) -> None:
         """Stop the flush thread (after a last flush)."""
         self._stop.set()
+        self._wake.set()
         self.flush()
 
     def _flush_loop(self, every: float) -> None:
-        while not self._stop.wait(every):
+        while not self._stop.is_set():
+            self._wake.wait(every)
+            self._wake.clear()
             try:
                 self.flush()
             except Exception:  # a counting bug must never take serving down; it is logged

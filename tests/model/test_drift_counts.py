@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,6 +127,39 @@ def test_recorder_flushes_in_the_background(fitted: tuple[Preprocessor, Baseline
             time.sleep(0.05)
             deadline -= 1
         assert ring.total(Clock()()).tolist() == baseline.counts(x[:5], scores[:5]).tolist()
+    finally:
+        recorder.stop()
+
+
+def test_a_full_enough_buffer_wakes_the_flush_thread_and_the_request_bins_nothing(
+    fitted: tuple[Preprocessor, Baseline, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From `wake_rows` buffered rows the thread bins them at once (not at its next period); the observing thread
+    never does below `flush_rows`."""
+    _, baseline, x, scores = fitted
+    ring = CountRing.in_memory(window_of(3600), baseline.n_bins)
+    recorder = DriftRecorder(baseline, ring, Clock(), flush_rows=10_000)
+    recorder.wake_rows = 150
+    binned_on: list[str] = []
+    real = baseline.counts
+
+    def spy(*args: Any) -> Any:
+        binned_on.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(baseline, "counts", spy)
+    recorder.start(every=3600)  # its period alone would never flush within the test
+    try:
+        recorder.observe(x[:100], scores[:100])
+        time.sleep(0.2)
+        assert ring.total(Clock()()).sum() == 0  # under wake_rows: still buffered
+        recorder.observe(x[100:200], scores[100:200])
+        deadline = 200
+        while ring.total(Clock()()).sum() == 0 and deadline:
+            time.sleep(0.02)
+            deadline -= 1
+        assert ring.total(Clock()()).tolist() == real(x[:200], scores[:200]).tolist()
+        assert binned_on and set(binned_on) == {"treeport-drift"}
     finally:
         recorder.stop()
 

@@ -209,6 +209,56 @@ def _csv_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+ODD_CELLS = (
+    "+1", ".5", "5.", "1e5", "1E5", "0x10", "1_0", " 1", "1 ", "\t2", "  ", "nan", "NaN", "inf", "-inf", "Infinity",
+    "1e400", "-1e400", "1e-400", "-0", "00012", "\u0661", "\uff11", "1d5", "1.5e", "e5", "--1", "0.1f", "\xa01", "3.0",
+    "12345678901234567890123", "A", " A ", "",
+)
+CSV_CELLS = st.one_of(
+    st.sampled_from(ODD_CELLS),
+    st.from_regex(r"[ \t]?[+-]?[0-9]{0,3}[.]?[0-9]{0,3}([eE][+-]?[0-9]{1,3})?[ \t]?", fullmatch=True),
+)
+
+
+@SETTINGS
+@given(
+    numbers=st.lists(CSV_CELLS, min_size=1, max_size=12),
+    categories=st.lists(CSV_CELLS, min_size=12, max_size=12),
+    nullable=st.booleans(),
+)
+def test_csv_typed_reading_matches_the_csv_module_on_odd_cells(
+    numbers: list[str], categories: list[str], nullable: bool
+) -> None:
+    """pyarrow reading a numeric column as numbers (and a categorical one dictionary-encoded) gives what the strict
+    csv module's texts give through the rule: the same matrix, or the same error details."""
+    assert_csv_typed_reading_matches(numbers, categories, nullable)
+
+
+@pytest.mark.parametrize("cell", ODD_CELLS)
+@pytest.mark.parametrize("nullable", [True, False])
+def test_csv_typed_reading_matches_the_csv_module_on_each_odd_cell(cell: str, nullable: bool) -> None:
+    """Each odd cell among readable ones (one unreadable cell in a column sends all of it the text way)."""
+    assert_csv_typed_reading_matches(["1.5", cell, "2"], ["A", "1", cell], nullable)
+    assert_csv_typed_reading_matches(["1.5", "-3", "2"], ["A", cell, "3.0"], nullable)
+
+
+def assert_csv_typed_reading_matches(numbers: list[str], categories: list[str], nullable: bool) -> None:
+    from api.columnar import _csv_module_columns
+
+    schema = Schema(
+        features=(
+            NumericFeature("n", nullable=nullable),
+            CategoricalFeature("c", ("A", "1", "3.0"), nullable=nullable),
+        ),
+        target=Target("y", "regression"),
+    )
+    pre = Preprocessor.from_present(schema, {"c": {"A", "1", "3.0"}})
+    body = ("n,c\n" + "".join(f"{v},{categories[i]}\n" for i, v in enumerate(numbers))).encode()
+    limits = Limits.for_model(1000, 2)
+    want = outcome(lambda: pre.transform(_csv_module_columns(body, limits)))
+    assert_same(outcome(lambda: pre.transform(csv_columns(body, limits, pre.features))), want)
+
+
 @SETTINGS
 @given(cases(csv_safe=True))
 def test_csv_with_header_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
