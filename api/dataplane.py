@@ -26,6 +26,7 @@ from api.inputs import (
     jsonl_rows,
     parse_json,
 )
+from api.records import RecordDecoders
 from api.settings import Settings
 from api.state import ModelState
 from model.served import Results
@@ -138,6 +139,7 @@ class DataPlane:
     def __init__(self, settings: Settings, state: ModelState) -> None:
         self.settings = settings
         self.state = state
+        self._decoders = RecordDecoders()
 
     @property
     def predictor(self) -> Predictor:
@@ -190,8 +192,16 @@ class DataPlane:
     def json_rows(self, body: bytes, predictor: Predictor, explain: bool = False) -> Any:
         """Return the rows of a JSON body (records, or columns), its size checked before it is parsed."""
         limits = self.limits(predictor, explain)
+        columns = self.decoded_records(body, predictor, limits)
+        if columns is not None:
+            return columns
         check_json_size(body, limits)
         return json_rows(parse_json(body), limits)
+
+    def decoded_records(self, body: bytes, predictor: Predictor, limits: Limits) -> dict[str, list[Any]] | None:
+        """Return a large body of complete records as columns by msgspec (`api.records`), or None for the common
+        path to read it."""
+        return self._decoders.for_features(predictor.schema.feature_names).columns(body, limits)
 
     def records(self, body: bytes, mt: str, predictor: Predictor, explain: bool = False) -> Any:
         """Return the raw rows of a body of media type `mt` (`RECORD_TYPES`): a list of records, or columns by

@@ -109,6 +109,9 @@ class FastPredict:
             if len(body) == int(length):
                 predictor = plane.predictor
                 limits = plane.limits(predictor)
+                columns = plane.decoded_records(body, predictor, limits)
+                if columns is not None:
+                    return predictor, columns
                 check_json_size(body, limits)
                 payload = try_loads(body)
                 if payload is not UNPARSED:

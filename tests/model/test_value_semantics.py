@@ -442,3 +442,12 @@ def test_long_unknown_names_and_values_are_truncated_in_details() -> None:
         assert {d["code"] for d in details} == {"unknown_category", "unknown_feature"}
         assert all(len(d["problem"]) < 100 and len(d["field"]) <= 60 for d in details)
         assert len(info.value.message) < 200
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([b"a", b"bb", b"\n", b",", b"\n\n"]), max_size=30))
+def test_longest_line_is_the_longest_split(pieces: list[bytes]) -> None:
+    from api.columnar import longest_line
+
+    text = b"".join(pieces)
+    assert longest_line(text) == max(map(len, text.split(b"\n")))

@@ -1,0 +1,154 @@
+"""msgspec's typed decoding of large record bodies (api/records.py) gives the encoder what the common path gives:
+the same matrix, or the same refusal, for every body; and it takes the bodies it is for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.errors import ApiError
+from api.inputs import check_json_size, json_rows, parse_json
+from api.records import MIN_BYTES, RecordDecoder
+from api.services import EXTENSION
+from model.errors import ValidationError
+from tests.api.conftest import RECORD
+
+ROWS = 400  # some 100 KB of records: over MIN_BYTES
+ODD_VALUES = [
+    None,
+    "30",
+    " 30 ",
+    True,
+    False,
+    0,
+    -0.0,
+    1e308,
+    2**70,
+    -(2**63) - 1,
+    1.5,
+    "RENT",
+    "rent",
+    "",
+    "1",
+    [1],
+    {"a": 1},
+    "x" * 3,
+    "\u00e9",
+]
+
+
+def outcome(plane: Any, predictor: Any, body: bytes, common: bool) -> Any:
+    """Return the encoded matrix of `body`, or what refused it, by the data plane or by the common path alone."""
+    try:
+        if common:
+            limits = plane.limits(predictor)
+            check_json_size(body, limits)
+            rows = json_rows(parse_json(body), limits)
+        else:
+            rows = plane.json_rows(body, predictor)
+        return predictor.encode(rows)
+    except ValidationError as exc:
+        return ("invalid", exc.message, exc.details)
+    except ApiError as exc:
+        return ("refused", exc.status, exc.code, exc.message)
+
+
+def assert_same(got: Any, want: Any) -> None:
+    if isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray), got
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert got == want
+
+
+@pytest.fixture
+def served(app: Flask) -> tuple[Any, Any]:
+    services = app.extensions[EXTENSION]
+    return services.dataplane, services.state.predictor
+
+
+def body_of(rows: list[Any], **envelope: Any) -> bytes:
+    return json.dumps({"instances": rows, **envelope}).encode()
+
+
+def test_a_clean_body_takes_the_typed_path_and_gives_the_same_matrix(served: tuple[Any, Any]) -> None:
+    plane, predictor = served
+    body = body_of([dict(RECORD) for _ in range(ROWS)])
+    assert len(body) >= MIN_BYTES
+    columns = plane.decoded_records(body, predictor, plane.limits(predictor))
+    assert columns is not None and list(columns) == predictor.schema.feature_names
+    assert_same(outcome(plane, predictor, body, common=False), outcome(plane, predictor, body, common=True))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.integers(0, ROWS - 1),
+            st.sampled_from(sorted(RECORD)),
+            st.one_of(st.sampled_from(ODD_VALUES), st.just("<absent>"), st.just("<unknown>")),
+        ),
+        max_size=4,
+    ),
+    row_kind=st.sampled_from(["records", "one row not an object", "an extra envelope member"]),
+)
+def test_every_body_gives_what_the_common_path_gives(
+    served: tuple[Any, Any], changes: list[tuple[int, str, Any]], row_kind: str
+) -> None:
+    plane, predictor = served
+    rows: list[Any] = [dict(RECORD) for _ in range(ROWS)]
+    for i, field, value in changes:
+        if value == "<absent>":
+            rows[i].pop(field, None)
+        elif value == "<unknown>":
+            rows[i]["zodiac"] = "leo"
+        else:
+            rows[i][field] = value
+    envelope: dict[str, Any] = {}
+    if row_kind == "one row not an object":
+        rows[ROWS // 2] = [1, 2]
+    elif row_kind == "an extra envelope member":
+        envelope["parameters"] = {}
+    body = body_of(rows, **envelope)
+    assert_same(outcome(plane, predictor, body, common=False), outcome(plane, predictor, body, common=True))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"person_age": NaN}',
+        b'{"person_age": 1e400}',
+        b'{"person_age": "\\ud800"}',
+        b'{"person_age": 1' + b"0" * 5000 + b"}",
+    ],
+    ids=["nan-literal", "beyond-float64", "lone-surrogate", "5000-digit-int"],
+)
+def test_what_msgspec_refuses_goes_the_common_way(served: tuple[Any, Any], text: bytes) -> None:
+    plane, predictor = served
+    clean = json.dumps(dict(RECORD)).encode()
+    body = b'{"instances": [' + b", ".join([clean] * ROWS + [text]) + b"]}"
+    assert plane.decoded_records(body, predictor, plane.limits(predictor)) is None
+    assert_same(outcome(plane, predictor, body, common=False), outcome(plane, predictor, body, common=True))
+
+
+def test_more_objects_than_rows_allowed_are_not_decoded(served: tuple[Any, Any]) -> None:
+    """Rows are bounded before msgspec allocates them: a body with more `{` than the row limit goes the common way,
+    which counts its values exactly."""
+    plane, predictor = served
+    limits = plane.limits(predictor)
+    body = body_of([{"person_home_ownership": "{" * 10} for _ in range(limits.max_rows // 8)])
+    assert body.count(b"{") > limits.max_rows
+    assert RecordDecoder(predictor.schema.feature_names).columns(body, limits) is None
+
+
+def test_small_bodies_and_no_features_take_the_common_path(served: tuple[Any, Any]) -> None:
+    plane, predictor = served
+    limits = plane.limits(predictor)
+    assert RecordDecoder(predictor.schema.feature_names).columns(body_of([dict(RECORD)]), limits) is None
+    assert RecordDecoder([]).columns(body_of([{}] * 20_000), limits) is None
