@@ -3,7 +3,9 @@
 For generated schemas and rows, the per-row loop (`encode_rows`), the batch encoder on records, the column-wise
 encoder (`transform_columns`), the pandas frame path (training), the API's CSV path (pyarrow's string columns, or
 Python's csv module where a body has quotes) and its Arrow path give the same matrix and the same error details;
-and headerless CSV's fast path (pyarrow's float parser) gives what its checking loop gives, errors included.
+headerless CSV's fast paths (pyarrow's float parser, and numpy's where pyarrow is not installed) give what its
+checking loop gives, bit for bit and errors included; and without pyarrow, CSV with a header split by `str.split`
+gives what Python's csv module gave.
 The loop is the reference; each other path is fed the same rows in its own form.
 
 Two things a format cannot say are normalised before comparing, and only those:
@@ -18,6 +20,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -26,9 +32,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.columnar import arrow_columns, csv_columns, csv_matrix, csv_matrix_loop
+from api.columnar import _csv_module_columns, arrow_columns, csv_columns, csv_matrix, csv_matrix_loop
 from api.errors import ApiError
-from api.inputs import Limits, lines_of
+from api.inputs import Limits, line_text, lines_of
 from model.errors import ValidationError
 from model.preprocess import COLUMNAR_MIN_ROWS, Preprocessor
 from model.schema import (
@@ -261,7 +267,8 @@ def test_csv_typed_reading_matches_the_csv_module_on_odd_cells(
     numbers: list[str], categories: list[str], nullable: bool
 ) -> None:
     """pyarrow reading a numeric column as numbers (and a categorical one dictionary-encoded) gives what the strict
-    csv module's texts give through the rule: the same matrix, or the same error details."""
+    csv module's texts give through the rule: the same matrix, or the same error details; and so does the reading
+    without pyarrow."""
     assert_csv_typed_reading_matches(numbers, categories, nullable)
 
 
@@ -274,7 +281,6 @@ def test_csv_typed_reading_matches_the_csv_module_on_each_odd_cell(cell: str, nu
 
 
 def assert_csv_typed_reading_matches(numbers: list[str], categories: list[str], nullable: bool) -> None:
-    from api.columnar import _csv_module_columns
 
     schema = Schema(
         features=(
@@ -288,11 +294,38 @@ def assert_csv_typed_reading_matches(numbers: list[str], categories: list[str], 
     limits = Limits.for_model(1000, 2)
     want = outcome(lambda: pre.transform(_csv_module_columns(body, limits)))
     assert_same(outcome(lambda: pre.transform(csv_columns(body, limits, pre.features))), want)
+    with pyarrow_unimportable():  # `str.split` and numpy, as in the images
+        columns = csv_columns(body, limits, pre.features)
+    assert_same(outcome(lambda: pre.transform(columns)), want)
+
+
+@contextmanager
+def pyarrow_unimportable() -> Iterator[None]:
+    """Make `import pyarrow` fail, as in the serving and Lambda images: `sys.modules["pyarrow"] = None` is what Python
+    itself does for a module that cannot be imported (tests/api/test_formats.py does the same through monkeypatch,
+    which hypothesis's repeated examples cannot share)."""
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "pyarrow"}
+    sys.modules["pyarrow"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        del sys.modules["pyarrow"]
+        sys.modules.update(saved)
+
+
+@contextmanager
+def maybe_without_pyarrow(arrow: bool) -> Iterator[None]:
+    if arrow:
+        yield
+    else:
+        with pyarrow_unimportable():
+            yield
 
 
 @SETTINGS
-@given(cases(csv_safe=True))
-def test_csv_with_header_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
+@pytest.mark.parametrize("arrow", [True, False], ids=["pyarrow", "without-pyarrow"])
+@given(case=cases(csv_safe=True))
+def test_csv_with_header_matches_the_loop(arrow: bool, case: tuple[Preprocessor, list[dict[str, Any]]]) -> None:
     pre, rows = case
     records = filled(rows)
     header = list(records[0])
@@ -300,8 +333,116 @@ def test_csv_with_header_matches_the_loop(case: tuple[Preprocessor, list[dict[st
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([[_csv_text(r[k]) for k in header] for r in records])
-    columns = csv_columns(out.getvalue().encode(), Limits.for_model(1000, len(pre.features)), pre.features)
+    with maybe_without_pyarrow(arrow):
+        columns = csv_columns(out.getvalue().encode(), Limits.for_model(1000, len(pre.features)), pre.features)
     assert_same(outcome(lambda: pre.transform(columns)), loop(pre, records))
+
+
+# Cells of CSV with a header: numbers in every spelling (and what no rule reads as one), texts of categories, blanks.
+NUMBER_CELL = st.one_of(
+    st.sampled_from(["", "1", "-0", "+0", "-0.0", "1.", ".5", "+.5", "1e3", "1E-3", "1e400", "-1e400", "00012"]),
+    st.sampled_from(
+        ["0.1", "16777217", "9007199254740993", "123456789012345678901234", "1" * 30, "0." + "0" * 22 + "1"]
+    ),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:.19g}"),
+    st.integers(-(10**30), 10**30).map(str),
+)
+HEADER_CELL = st.one_of(
+    NUMBER_CELL,
+    st.sampled_from([" 2 ", "\t3", "\u0661", "0x1", "1_0", "nan", "e", ".", "-", "--1", "1.2.3", "1-2", "1e5.5"]),
+    st.sampled_from(CATEGORY_POOL),
+    st.text(st.sampled_from(list("aZé日ü ;x1.0+-e\u00a0\x00")), max_size=6),
+)
+
+
+@SETTINGS
+@given(
+    case=schemas(),
+    extra=st.booleans(),
+    # Columns (five: features and an unknown one), each of numbers only or of anything; 1 to 30 rows.
+    columns=st.integers(1, 30).flatmap(
+        lambda n: st.lists(
+            st.one_of(st.lists(NUMBER_CELL, min_size=n, max_size=n), st.lists(HEADER_CELL, min_size=n, max_size=n)),
+            min_size=5,
+            max_size=5,
+        )
+    ),
+    wrong_width=st.booleans(),
+    blank_lines=st.booleans(),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_csv_with_header_without_pyarrow_reads_as_the_csv_module_did(
+    case: tuple[Schema, Preprocessor],
+    extra: bool,
+    columns: list[list[str]],
+    wrong_width: bool,
+    blank_lines: bool,
+    line_end: str,
+) -> None:
+    """Without pyarrow, CSV with a header is split by `str.split` into the forms pyarrow's path gives (float64 numeric
+    columns, codes of categories); the reference is what that path was before: Python's csv module over the body's
+    lines (`lines_of`), each cell a text (or None) for the rules. Any body, not only CSV-safe values: both read the
+    same texts. (The same matrix, but for the sign of a zero: the csv module's path reads "-0" as -0.0 or 0.0 as
+    its column does or does not have an empty cell, numpy's `float` or the rule's `int`.)"""
+    schema, pre = case
+    header = [f.name for f in schema.features] + (["zodiac"] if extra else [])
+    rows = [list(row[: len(header)]) for row in zip(*columns, strict=True)]
+    if wrong_width:
+        rows[-1] = rows[-1][:-1] if len(header) > 1 else [*rows[-1], "1"]
+    lines = [",".join(row) for row in rows]
+    if blank_lines:
+        lines = [text for line in lines for text in (line, "")]
+    body = (",".join(header) + line_end + line_end.join(lines) + line_end).encode()
+    limits = Limits.for_model(1000, len(pre.features))
+
+    def read(parse: Any) -> Any:
+        try:
+            columns = parse()
+        except ApiError as exc:
+            return (exc.status, exc.code, exc.message)
+        return outcome(lambda: pre.transform(columns))
+
+    # Both hand a column of texts such as "1e400" (no empty cell) to `model.preprocess`, which reads it as float64
+    # with an infinity in it and then warns of inf - inf in a check (refusing the cell all the same).
+    with np.errstate(invalid="ignore"):
+        with pyarrow_unimportable():
+            got = read(lambda: csv_columns(body, limits, pre.features))
+        want = read(lambda: _csv_module_columns(lines_of(line_text(body)), limits))
+    assert_same(got, want)
+
+
+@SETTINGS
+@given(cells=st.lists(NUMBER_CELL, min_size=1, max_size=40))
+def test_csv_with_header_without_pyarrow_reads_numbers_as_the_rule_does(cells: list[str]) -> None:
+    """A numeric feature's column of number literals is read into float64 as the rule reads each (`number_literal`,
+    bit for bit: "-0" is 0), an empty cell as NaN; a column with an infinity in it is left as texts, for the rule to
+    refuse by name."""
+    from model.schema import number_literal
+
+    body = ("x,zodiac\n" + "".join(f"{cell},1\n" for cell in cells)).encode()
+    with pyarrow_unimportable():
+        column = csv_columns(body, Limits.for_model(1000, 1), [NumericFeature("x")])["x"]
+    read = [number_literal(cell) if cell else math.nan for cell in cells]
+    assert None not in read  # (every cell of NUMBER_CELL spells a number, or is empty)
+    values = np.array(read, dtype=np.float64)
+    if np.isinf(values).any():
+        assert column == [cell or None for cell in cells]
+    else:
+        assert isinstance(column, np.ndarray)
+        np.testing.assert_array_equal(column.view(np.uint64), values.view(np.uint64))
+
+
+def test_csv_with_header_without_pyarrow_reads_long_numbers_exactly() -> None:
+    """17 to 19 digits (beyond float64's exact integers): read bit for bit as `float` reads them, never to within a
+    bit, since the rules check ranges in float64. Seeded random values: hypothesis's examples tend to simple ones."""
+    rng = np.random.default_rng(11)
+    cells = [f"{x:.{d}g}" for x in rng.uniform(-1e4, 1e4, 3000) for d in (17, 18, 19)]
+    body = ("x,zodiac\n" + "".join(f"{cell},1\n" for cell in cells)).encode()
+    with pyarrow_unimportable():
+        column = csv_columns(body, Limits.for_model(10_000, 1), [NumericFeature("x")])["x"]
+    want = np.array([float(cell) for cell in cells])
+    np.testing.assert_array_equal(column.view(np.uint64), want.view(np.uint64))
 
 
 def _arrow_stream(table: Any) -> bytes:
@@ -338,15 +479,50 @@ def test_arrow_matches_the_loop(case: tuple[Preprocessor, list[dict[str, Any]]],
     assert_same(outcome(lambda: pre.transform(columns)), loop(pre, held))
 
 
+def _near_float32_midpoints(x: float) -> list[str]:
+    """Texts at and beside the midpoint between a float32 and the next one up: where reading a number first as float64
+    (as `float` does) and then rounding to float32 decides the last bit, and an approximate reading would not."""
+    low = np.float32(x)
+    mid = (float(low) + float(np.nextafter(low, np.float32(np.inf)))) / 2  # exact in float64
+    exact = f"{Decimal(mid):f}"
+    beside = [float(np.nextafter(mid, np.inf)), float(np.nextafter(mid, -np.inf))]
+    return [*(f"{v:.{digits}g}" for v in (mid, *beside) for digits in (16, 17, 18, 19, 20)), exact[:24], exact[:25]]
+
+
 # Texts a preprocessed CSV cell may hold: numbers in every spelling, and what is no number or no finite one.
 CELL_TEXT = st.one_of(
     st.floats(allow_nan=False, width=32).map(repr),
     st.floats(allow_nan=False).map(repr),
     st.integers(-(10**40), 10**40).map(str),
+    st.floats(-1e6, 1e6, width=32).flatmap(lambda x: st.sampled_from(_near_float32_midpoints(x))),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:.20f}"[:26]),
     st.sampled_from(
         ["", " ", "1e39", "-1e39", "nan", "inf", "-Infinity", "1_0", " 2 ", "+.5", "1.", "\u0661", "0x1", "e"]
     ),
+    st.sampled_from(
+        ["-0", "+0", "-0.0", "-.5", "00012", ".", "-", "+", "--1", "1.2.3", "1e", "1E5", "1e-5", "5-", "1e400", "NaN"]
+    ),
+    st.sampled_from(
+        [
+            "\u0661\u0662",
+            "1__0",
+            "\t1",
+            "1\t",
+            '"1"',
+            "0.000000000000000000001",
+            "123456789012345678901234",
+            "1234567890123456789012345",
+            "18446744073709551616",
+            "9007199254740993",
+            "16777217",
+            "3.4028235e38",
+            "340282356779733661637539395458142568447",
+            "340282356779733661637539395458142568448",
+            "3.4028235677973366e+38",
+        ]
+    ),
     st.text(st.sampled_from(list("0123456789.+-eE_ ")), max_size=6),
+    st.text(st.sampled_from(list("0123456789.")), min_size=15, max_size=26),
 )
 
 
@@ -357,22 +533,110 @@ def _matrix_outcome(parse: Any) -> Any:
         return (exc.status, exc.code, exc.message)
 
 
-@SETTINGS
+def assert_same_bits(got: Any, want: np.ndarray) -> None:
+    """Assert the same float32 matrix bit for bit: -0.0 is not 0.0, and NaN is the loop's NaN."""
+    assert isinstance(got, np.ndarray), got
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@settings(SETTINGS, max_examples=150)
+@pytest.mark.parametrize("arrow", [True, False], ids=["pyarrow", "without-pyarrow"])
 @given(
-    st.integers(1, 4).flatmap(lambda w: st.lists(st.lists(CELL_TEXT, min_size=w, max_size=w), min_size=1, max_size=20))
+    rows=st.integers(1, 4).flatmap(
+        lambda w: st.lists(st.lists(CELL_TEXT, min_size=w, max_size=w), min_size=1, max_size=20)
+    ),
+    wrong_width=st.booleans(),
+    line_end=st.sampled_from(["\n", "\r\n", "\r"]),
+    blank_lines=st.booleans(),
+    last_line_end=st.booleans(),
+    bom=st.booleans(),
 )
-def test_headerless_csv_fast_path_matches_the_loop(rows: list[list[str]]) -> None:
+def test_headerless_csv_fast_path_matches_the_loop(
+    arrow: bool,
+    rows: list[list[str]],
+    wrong_width: bool,
+    line_end: str,
+    blank_lines: bool,
+    last_line_end: bool,
+    bom: bool,
+) -> None:
     width = len(rows[0])
-    body = "".join(",".join(row) + "\n" for row in rows).encode()
+    if wrong_width:
+        rows[-1] = rows[-1][:-1] if width > 1 else [*rows[-1], "1"]
+    lines = [",".join(row) for row in rows]
+    if blank_lines:
+        lines = ["", *[text for line in lines for text in (line, "")]]
+    body = ("\ufeff" if bom else "").encode() + line_end.join(lines).encode() + (line_end.encode() * last_line_end)
 
     if not lines_of(body):
         return  # only blank lines: no rows (a 400 `empty_instances`, tested with the hostile requests)
-    got = _matrix_outcome(lambda: csv_matrix(body, width, Limits(1000, 10**9)))
+    with maybe_without_pyarrow(arrow):
+        got = _matrix_outcome(lambda: csv_matrix(body, width, Limits(1000, 10**9)))
     want = _matrix_outcome(lambda: csv_matrix_loop(lines_of(body), width))
     if isinstance(want, np.ndarray):
-        assert_same(got, want)
+        assert_same_bits(got, want)
     else:
         assert got == want
+
+
+def test_headerless_csv_without_pyarrow_rounds_to_float32_as_the_loop_does() -> None:
+    """Texts of 17 to 19 digits beside float32 midpoints, where a value read to within a float64 bit or two (as numpy's
+    path reads such long ones) can round to the other float32: that path must see it and read those cells by `float`.
+    Seeded random floats, as hypothesis's examples tend to simple ones, whose midpoints are read exactly anyway."""
+    rng = np.random.default_rng(7)
+    texts = []
+    for x in np.concatenate([rng.uniform(-1e4, 1e4, 2000), rng.uniform(-1, 1, 2000)]).astype(np.float32):
+        texts += _near_float32_midpoints(float(x))
+    body = "".join(f"{a},{b}\n" for a, b in zip(texts[::2], texts[1::2], strict=True)).encode()
+    with pyarrow_unimportable():
+        got = csv_matrix(body, 2, Limits(100_000, 10**9))
+    assert_same_bits(got, csv_matrix_loop(lines_of(body), 2))
+
+
+def _body_of(cells: list[str], width: int = 2) -> bytes:
+    """Rows of `width` cells, the cells given first and then "1"s: 50,000 cells, so that several blocks are read."""
+    cells = cells + ["1"] * (50_000 - len(cells))
+    return "".join(",".join(cells[i : i + width]) + "\n" for i in range(0, len(cells), width)).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        (_body_of(["1.5", "-0", "", "1e-5", "16777217", "0.33000001311302185", "11.789999961853027"]), None),
+        (_body_of(["1.5"] * 40_000 + ["nan"]), "non_finite_number"),
+        (_body_of(["1.5"] * 40_000 + ["-inf"]), "non_finite_number"),
+        (_body_of(["1.5"] * 40_000 + ["1e400"]), "non_finite_number"),
+        (_body_of(["1.5"] * 40_000 + ["3.4028236e38"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["340282356779733661637539395458142568448"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["1_0"]), None),  # `float` reads it, so the loop does
+        (_body_of(["1.5"] * 40_000 + [" 2 "]), None),
+        (_body_of(["1.5"] * 40_000 + ["\u0661\u0662"]), None),
+        (_body_of(["1.5"] * 40_000 + ["1-2"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["1.2.3"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["-"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ['"1"']), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["x"]), "schema_violation"),
+        (_body_of(["1.5"] * 40_000 + ["1,2"]), "wrong_column_count"),
+        (_body_of(["1.5"] * 40_000) + b"1\n", "wrong_column_count"),
+        (_body_of(["1.5"] * 40_000).replace(b"\n", b"\r\n") + b"\r\n\r\n", None),
+        (b"\n\n" + _body_of(["1.5"] * 40_000).replace(b"\n", b"\n\n"), None),
+        (_body_of(["1.5"] * 40_000, width=1) + b"\n\n", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) or v is None else None,
+)
+def test_headerless_csv_without_pyarrow_refuses_what_the_loop_refuses(body: bytes, want: str | None) -> None:
+    """Bodies of 50,000 cells (the blocks `_number_cells` reads, and a problem in a late one), each a kind the loop
+    reads or refuses: without pyarrow the answer is the loop's, matrix bit for bit or error code and message."""
+    width = 1 if body.count(b",") < 1000 else 2
+    with pyarrow_unimportable():
+        got = _matrix_outcome(lambda: csv_matrix(body, width, Limits(100_000, 10**9)))
+    reference = _matrix_outcome(lambda: csv_matrix_loop(lines_of(body), width))
+    if want is None:
+        assert_same_bits(got, reference)
+    else:
+        assert got == reference
+        assert got[1] == want
 
 
 # --- the rules themselves ------------------------------------------------------------------------------------------
