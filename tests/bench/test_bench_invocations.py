@@ -29,6 +29,7 @@ def test_invocations_part_writes_the_parse_figures(tmp_path: Path) -> None:
     key = f"r{ROWS}"
     assert section["rows"] == ROWS and section["columns"] > 0
     figures = [section["csv_parse_ms"][key], section["csv_loop_ms"][key], section["csv_speedup_vs_loop"][key]]
+    figures += [section["csv_parse_without_pyarrow_ms"][key], section["parse_without_pyarrow_ms"]["csv"][key]]
     figures += [by_rows[key] for by_rows in section["parse_ms"].values()]
     assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in figures), figures
     assert set(section["parse_ms"]) == {"records", "dataframe_split", "inputs_columns", "csv", "jsonl", "arrow"}
