@@ -366,7 +366,9 @@ def _cell_ends(text: bytes) -> np.ndarray:
     import numpy as np
 
     data = np.frombuffer(text, dtype=np.uint8)
-    return np.flatnonzero((data == ord(",")) | (data == ord("\n")))
+    separators = data == ord(",")
+    separators |= data == ord("\n")
+    return np.flatnonzero(separators)
 
 
 def _number_cells(text: bytes, ends: np.ndarray, float32: bool) -> np.ndarray | None:
@@ -408,11 +410,12 @@ def _number_cells(text: bytes, ends: np.ndarray, float32: bool) -> np.ndarray | 
     empty = ends == starts
     values[empty] = np.nan
     others = np.flatnonzero(~readable & ~empty)
-    if others.size:
-        spans = zip(starts[others].tolist(), ends[others].tolist(), strict=True)
+    for at in range(0, len(others), _BLOCK_CELLS):  # a block at a time: a Python object per cell only for a block
+        cells = others[at : at + _BLOCK_CELLS]
+        spans = zip(starts[cells].tolist(), ends[cells].tolist(), strict=True)
         if float32:
             try:
-                values[others] = [float(text[s:e]) for s, e in spans]
+                values[cells] = [float(text[s:e]) for s, e in spans]
             except ValueError:
                 return None
         else:
@@ -420,7 +423,7 @@ def _number_cells(text: bytes, ends: np.ndarray, float32: bool) -> np.ndarray | 
             numbers = [float(n) for n in read if n is not None]  # (an int of the rule's has at most 300 digits)
             if len(numbers) < len(read):
                 return None
-            values[others] = numbers
+            values[cells] = numbers
     return values
 
 

@@ -281,7 +281,6 @@ def test_csv_typed_reading_matches_the_csv_module_on_each_odd_cell(cell: str, nu
 
 
 def assert_csv_typed_reading_matches(numbers: list[str], categories: list[str], nullable: bool) -> None:
-
     schema = Schema(
         features=(
             NumericFeature("n", nullable=nullable),
