@@ -135,7 +135,7 @@ def _typed_columns(header: list[str], roles: list[bool | None], table: pa.Table)
             columns[name] = [None] * table.num_rows
         elif numeric:
             values = column.to_numpy()  # NaN where a cell was empty (null)
-            if int(np.count_nonzero(~np.isfinite(values))) != column.null_count:
+            if _rule_reads(values, column.null_count):
                 return None
             columns[name] = values
         else:
@@ -202,7 +202,6 @@ def longest_line(text: bytes) -> int:
 def _numeric_text_column(column: pa.ChunkedArray) -> Any:
     """Return a numeric feature's CSV cells as float64 (NaN where empty) when pyarrow reads every one as
     `number_literal` does, else as texts for the rule to read."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -210,11 +209,21 @@ def _numeric_text_column(column: pa.ChunkedArray) -> Any:
         values = pc.cast(column, pa.float64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return csv_column(column.to_pylist())  # a cell pyarrow does not read as a number (" 1", "1_0", "x")
-    # pyarrow also reads "nan" and "inf", which are no number literals (and "1e400", which the rule reads as an
-    # infinity and refuses): a value that is not finite, beyond the empty cells, goes to the rule with its text.
-    if int(np.count_nonzero(~np.isfinite(values))) != column.null_count:
+    if _rule_reads(values, column.null_count):
         return csv_column(column.to_pylist())
     return values
+
+
+def _rule_reads(values: np.ndarray, null_count: int) -> bool:
+    """Return whether a numeric column pyarrow parsed holds a cell only the rule reads right, so that its texts go
+    to the rule: pyarrow also reads "nan" and "inf", which are no number literals (and "1e400", which the rule reads
+    as an infinity and refuses), so a value that is not finite beyond the empty (null) cells; and a zero with its
+    sign bit set, since pyarrow reads "-0" as -0.0 where the rule reads an integer literal (0)."""
+    import numpy as np
+
+    if int(np.count_nonzero(~np.isfinite(values))) != null_count:
+        return True
+    return bool(np.signbit(values[values == 0]).any())
 
 
 def _category_text_column(column: pa.ChunkedArray) -> Factorized:

@@ -280,10 +280,18 @@ def test_csv_typed_reading_matches_the_csv_module_on_each_odd_cell(cell: str, nu
     assert_csv_typed_reading_matches(["1.5", "-3", "2"], ["A", cell, "3.0"], nullable)
 
 
-def assert_csv_typed_reading_matches(numbers: list[str], categories: list[str], nullable: bool) -> None:
+@pytest.mark.parametrize("cell", ["-0", "+0", "0", "-0.0", "-0e0", "-00"])
+def test_csv_zeros_read_as_the_rule_reads_them(cell: str) -> None:
+    """pyarrow reads "-0" as -0.0, the rule as 0: below a feature's minimum the refusal says which."""
+    assert_csv_typed_reading_matches(["20", cell, "30"], ["A", "1", "A"], False, minimum=18.0)
+
+
+def assert_csv_typed_reading_matches(
+    numbers: list[str], categories: list[str], nullable: bool, minimum: float | None = None
+) -> None:
     schema = Schema(
         features=(
-            NumericFeature("n", nullable=nullable),
+            NumericFeature("n", min=minimum, nullable=nullable),
             CategoricalFeature("c", ("A", "1", "3.0"), nullable=nullable),
         ),
         target=Target("y", "regression"),
