@@ -49,8 +49,6 @@ RING_BUCKETS = 12
 FLUSH_ROWS = 65_536
 """Rows buffered at most: the request that brings the buffer to this many bins them itself (some 7 MB of a 26-column
 model); below it the flush thread does, off the request path."""
-WAKE_ROWS = 1024
-"""Rows buffered at which the flush thread is woken to bin them."""
 COUNT_ALONE_ROWS = 4096
 """A buffered batch of this many rows is binned by itself; smaller ones are binned together."""
 FLUSH_SECONDS = 1.0
@@ -188,14 +186,13 @@ class DriftRecorder:
         self.ring = ring
         self.clock = clock
         self.flush_rows = flush_rows
-        self.wake_rows = min(WAKE_ROWS, flush_rows)
         self._lock = threading.Lock()  # the buffer
         self._flushing = threading.Lock()  # one flush at a time, so the ring takes them in order
         self._xs: list[np.ndarray] = []
         self._outs: list[np.ndarray] = []
         self._pending = 0
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # set by `stop`, so that the thread ends without waiting out its period
         self._thread: threading.Thread | None = None
 
     def observe(self, x: np.ndarray, outputs: np.ndarray) -> None:
@@ -203,9 +200,9 @@ class DriftRecorder:
 
         Both arrays are kept, not copied (a copy costs more than everything else here): the caller hands them over
         and does not change them afterwards, as the Predictor does with the matrix it encoded and the fresh outputs
-        its backend returns. From `wake_rows` buffered rows on, the flush thread is woken to bin them, off the
-        request path; a request that brings the buffer to `flush_rows` (no thread runs, or it fell behind) bins them
-        itself.
+        its backend returns. The flush thread bins them every `FLUSH_SECONDS`, off the request path (it is not
+        woken sooner: binning while this request still writes its answer would slow the answer by as much); a
+        request that brings the buffer to `flush_rows` (no thread runs, or it fell behind) bins them itself.
         """
         with self._lock:
             self._xs.append(x)
@@ -214,8 +211,6 @@ class DriftRecorder:
             pending = self._pending
         if pending >= self.flush_rows:
             self.flush()
-        elif pending >= self.wake_rows:
-            self._wake.set()
 
     def flush(self) -> None:
         """Bin the buffered rows into the ring now."""

@@ -131,15 +131,13 @@ def test_recorder_flushes_in_the_background(fitted: tuple[Preprocessor, Baseline
         recorder.stop()
 
 
-def test_a_full_enough_buffer_wakes_the_flush_thread_and_the_request_bins_nothing(
+def test_the_flush_thread_bins_what_requests_buffer_and_they_bin_nothing_below_the_cap(
     fitted: tuple[Preprocessor, Baseline, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From `wake_rows` buffered rows the thread bins them at once (not at its next period); the observing thread
-    never does below `flush_rows`."""
+    """Below `flush_rows`, every batch is binned on the flush thread, however large; `stop` ends it at once."""
     _, baseline, x, scores = fitted
     ring = CountRing.in_memory(window_of(3600), baseline.n_bins)
     recorder = DriftRecorder(baseline, ring, Clock(), flush_rows=10_000)
-    recorder.wake_rows = 150
     binned_on: list[str] = []
     real = baseline.counts
 
@@ -148,20 +146,22 @@ def test_a_full_enough_buffer_wakes_the_flush_thread_and_the_request_bins_nothin
         return real(*args)
 
     monkeypatch.setattr(baseline, "counts", spy)
-    recorder.start(every=3600)  # its period alone would never flush within the test
+    recorder.start(every=0.05)
     try:
-        recorder.observe(x[:100], scores[:100])
-        time.sleep(0.2)
-        assert ring.total(Clock()()).sum() == 0  # under wake_rows: still buffered
-        recorder.observe(x[100:200], scores[100:200])
+        recorder.observe(x[:200], scores[:200])
+        recorder.observe(x[200:], scores[200:])
         deadline = 200
-        while ring.total(Clock()()).sum() == 0 and deadline:
+        while ring.total(Clock()()).sum() < real(x, scores).sum() and deadline:
             time.sleep(0.02)
             deadline -= 1
-        assert ring.total(Clock()()).tolist() == real(x[:200], scores[:200]).tolist()
+        assert ring.total(Clock()()).tolist() == real(x, scores).tolist()
         assert binned_on and set(binned_on) == {"treeport-drift"}
     finally:
+        began = time.monotonic()
         recorder.stop()
+    assert recorder._thread is not None
+    recorder._thread.join(5)
+    assert not recorder._thread.is_alive() and time.monotonic() - began < 5
 
 
 def test_recorder_refuses_a_ring_of_another_baseline(
