@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -35,6 +34,7 @@ from hypothesis import strategies as st
 from api.columnar import _csv_module_columns, arrow_columns, csv_columns, csv_matrix, csv_matrix_loop
 from api.errors import ApiError
 from api.inputs import Limits, line_text, lines_of
+from bench.invocations import pyarrow_unimportable
 from model.errors import ValidationError
 from model.preprocess import COLUMNAR_MIN_ROWS, Preprocessor
 from model.schema import (
@@ -304,20 +304,6 @@ def assert_csv_typed_reading_matches(
     with pyarrow_unimportable():  # `str.split` and numpy, as in the images
         columns = csv_columns(body, limits, pre.features)
     assert_same(outcome(lambda: pre.transform(columns)), want)
-
-
-@contextmanager
-def pyarrow_unimportable() -> Iterator[None]:
-    """Make `import pyarrow` fail, as in the serving and Lambda images: `sys.modules["pyarrow"] = None` is what Python
-    itself does for a module that cannot be imported (tests/api/test_formats.py does the same through monkeypatch,
-    which hypothesis's repeated examples cannot share)."""
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "pyarrow"}
-    sys.modules["pyarrow"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        del sys.modules["pyarrow"]
-        sys.modules.update(saved)
 
 
 @contextmanager
