@@ -49,7 +49,10 @@ class RecordDecoder:
         # Struct fields are Python names (f0, f1...); `rename` maps them to the features' names as sent.
         fields = [(f"f{j}", _SCALAR) for j in range(len(self.names))]
         rename = {f"f{j}": name for j, name in enumerate(self.names)}
-        row: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
+        try:
+            row: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
+        except ValueError:  # msgspec takes no name holding a quote, a backslash or a control character
+            return
         body = msgspec.defstruct("Body", [("instances", list[row])], forbid_unknown_fields=True, gc=False)
         self._decoder = msgspec.json.Decoder(body)
         self._getters = [(name, attrgetter(f"f{j}")) for j, name in enumerate(self.names)]
@@ -62,7 +65,7 @@ class RecordDecoder:
             return None
         try:
             records = self._decoder.decode(body).instances
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except msgspec.MsgspecError:  # malformed, or not this shape (DecodeError, ValidationError)
             return None
         limits.check_rows(len(records))
         return {name: list(map(get, records)) for name, get in self._getters}

@@ -152,3 +152,18 @@ def test_small_bodies_and_no_features_take_the_common_path(served: tuple[Any, An
     limits = plane.limits(predictor)
     assert RecordDecoder(predictor.schema.feature_names).columns(body_of([dict(RECORD)]), limits) is None
     assert RecordDecoder([]).columns(body_of([{}] * 20_000), limits) is None
+
+
+def test_features_of_any_name() -> None:
+    """Names msgspec can match are decoded; one it refuses to match (a quote, a backslash, a control character)
+    leaves every body to the common path rather than failing."""
+    from api.inputs import Limits
+
+    names = ["class", "a b", "ünï", "", "f1", "__init__", "x" * 300, "__struct_fields__"]
+    limits = Limits.for_model(10_000, len(names) + 1)
+    row = {n: 1.5 for n in names}
+    columns = RecordDecoder(names).columns(body_of([row] * 3000), limits)
+    assert columns is not None and list(columns) == names
+    assert all(column == [1.5] * 3000 for column in columns.values())
+    for odd in ('a"b', "a\\b", "a\nb"):
+        assert RecordDecoder([*names, odd]).columns(body_of([{**row, odd: 1.0}] * 3000), limits) is None
