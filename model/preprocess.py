@@ -358,8 +358,9 @@ class Preprocessor:
 
         out = np.empty((n, len(self.columns)), dtype=np.float32)
         found: list[_Found] = []
-        # A refused value may not fit float32; the matrix is then never returned.
-        with np.errstate(over="ignore"):
+        # A refused value may not fit float32; the matrix is then never returned. The numeric checks' sums may
+        # overflow (and +inf plus -inf is NaN): a column whose sum is not finite is looked at cell by cell anyway.
+        with np.errstate(over="ignore", invalid="ignore"):
             self._fill(out, columns, n, found)
         if found or unknown:
             problems = [detail for _, _, detail in sorted(found + unknown, key=lambda f: (f[0], f[1]))][:MAX_DETAILS]
