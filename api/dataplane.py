@@ -201,7 +201,7 @@ class DataPlane:
     def decoded_records(self, body: bytes, predictor: Predictor, limits: Limits) -> dict[str, list[Any]] | None:
         """Return a large body of complete records as columns by msgspec (`api.records`), or None for the common
         path to read it."""
-        return self._decoders.for_features(predictor.schema.feature_names).columns(body, limits)
+        return self._decoders.for_features(predictor.schema.features).columns(body, limits)
 
     def records(self, body: bytes, mt: str, predictor: Predictor, explain: bool = False) -> Any:
         """Return the raw rows of a body of media type `mt` (`RECORD_TYPES`): a list of records, or columns by

@@ -23,6 +23,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from api.inputs import Limits
+from model.schema import NumericFeature
 
 try:
     import msgspec
@@ -32,22 +33,29 @@ except ImportError:  # the common path reads every body
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from model.schema import Feature
+
 MIN_BYTES = 1 << 16
 """Smaller bodies (a few hundred records at most) take the common path: orjson is as fast there."""
 
 _SCALAR = int | float | str | bool | None
+_NUMBER = float | None
 
 
 class RecordDecoder:
-    """Decodes `{"instances": [...]}` of records with exactly the given fields into columns by name."""
+    """Decodes `{"instances": [...]}` of records with exactly the given features into columns by name."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = tuple(names)
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.names = tuple(f.name for f in features)
         self._decoder: Any = None
         if msgspec is None or not self.names:
             return
+        # A numeric feature's field takes a JSON number or null, read as a float (an integer as `float` reads it);
+        # any other value (text, a boolean) sends the body the common way, which the rule reads it by. The others
+        # take any scalar.
+        numeric = [isinstance(f, NumericFeature) for f in features]
         # Struct fields are Python names (f0, f1...); `rename` maps them to the features' names as sent.
-        fields = [(f"f{j}", _SCALAR) for j in range(len(self.names))]
+        fields = [(f"f{j}", _NUMBER if numeric[j] else _SCALAR) for j in range(len(self.names))]
         rename = {f"f{j}": name for j, name in enumerate(self.names)}
         try:
             row: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
@@ -55,10 +63,14 @@ class RecordDecoder:
             return
         body = msgspec.defstruct("Body", [("instances", list[row])], forbid_unknown_fields=True, gc=False)
         self._decoder = msgspec.json.Decoder(body)
-        self._getters = [(name, attrgetter(f"f{j}")) for j, name in enumerate(self.names)]
+        self._columns = [(f.name, attrgetter(f"f{j}"), numeric[j], f.nullable) for j, f in enumerate(features)]
 
-    def columns(self, body: bytes, limits: Limits) -> dict[str, list[Any]] | None:
-        """Return the records of `body` as columns (after the row limit's checks), or None for the common path."""
+    def columns(self, body: bytes, limits: Limits) -> dict[str, Any] | None:
+        """Return the records of `body` as columns (after the row limit's checks), or None for the common path.
+
+        A numeric feature's column is float64 (NaN for null) where that reads as its values do: always when the
+        feature may be missing, else where no value is null (the rule's refusal then names the null, not NaN).
+        """
         if self._decoder is None or len(body) < MIN_BYTES:
             return None
         if body.count(b"{") - 1 > limits.max_rows:  # a record is an object: more records than this are too many
@@ -68,18 +80,29 @@ class RecordDecoder:
         except msgspec.MsgspecError:  # malformed, or not this shape (DecodeError, ValidationError)
             return None
         limits.check_rows(len(records))
-        return {name: list(map(get, records)) for name, get in self._getters}
+        import numpy as np
+
+        columns: dict[str, Any] = {}
+        for name, get, numeric, nullable in self._columns:
+            values = list(map(get, records))
+            if numeric:
+                floats = np.array(values, dtype=np.float64)  # None is NaN
+                if nullable or not np.isnan(floats).any():
+                    columns[name] = floats
+                    continue
+            columns[name] = values
+        return columns
 
 
 class RecordDecoders:
     """The decoder of the model being served, made again when another model (or version) is served."""
 
     def __init__(self) -> None:
-        self._cached: tuple[tuple[str, ...], RecordDecoder] | None = None
+        self._cached: tuple[tuple[Feature, ...], RecordDecoder] | None = None
 
-    def for_features(self, names: Sequence[str]) -> RecordDecoder:
-        """Return a decoder for records of exactly `names`."""
-        key = tuple(names)
+    def for_features(self, features: Sequence[Feature]) -> RecordDecoder:
+        """Return a decoder for records of exactly `features`."""
+        key = tuple(features)
         cached = self._cached
         if cached is None or cached[0] != key:
             cached = self._cached = (key, RecordDecoder(key))

@@ -17,6 +17,7 @@ from api.inputs import check_json_size, json_rows, parse_json
 from api.records import MIN_BYTES, RecordDecoder
 from api.services import EXTENSION
 from model.errors import ValidationError
+from model.schema import CategoricalFeature, NumericFeature
 from tests.api.conftest import RECORD
 
 ROWS = 400  # some 100 KB of records: over MIN_BYTES
@@ -144,13 +145,13 @@ def test_more_objects_than_rows_allowed_are_not_decoded(served: tuple[Any, Any])
     limits = plane.limits(predictor)
     body = body_of([{"person_home_ownership": "{" * 10} for _ in range(limits.max_rows // 8)])
     assert body.count(b"{") > limits.max_rows
-    assert RecordDecoder(predictor.schema.feature_names).columns(body, limits) is None
+    assert RecordDecoder(predictor.schema.features).columns(body, limits) is None
 
 
 def test_small_bodies_and_no_features_take_the_common_path(served: tuple[Any, Any]) -> None:
     plane, predictor = served
     limits = plane.limits(predictor)
-    assert RecordDecoder(predictor.schema.feature_names).columns(body_of([dict(RECORD)]), limits) is None
+    assert RecordDecoder(predictor.schema.features).columns(body_of([dict(RECORD)]), limits) is None
     assert RecordDecoder([]).columns(body_of([{}] * 20_000), limits) is None
 
 
@@ -160,10 +161,35 @@ def test_features_of_any_name() -> None:
     from api.inputs import Limits
 
     names = ["class", "a b", "ünï", "", "f1", "__init__", "x" * 300, "__struct_fields__"]
+    features = [CategoricalFeature(n, ("1.5",)) for n in names]
     limits = Limits.for_model(10_000, len(names) + 1)
     row = {n: 1.5 for n in names}
-    columns = RecordDecoder(names).columns(body_of([row] * 3000), limits)
+    columns = RecordDecoder(features).columns(body_of([row] * 3000), limits)
     assert columns is not None and list(columns) == names
     assert all(column == [1.5] * 3000 for column in columns.values())
     for odd in ('a"b', "a\\b", "a\nb"):
-        assert RecordDecoder([*names, odd]).columns(body_of([{**row, odd: 1.0}] * 3000), limits) is None
+        decoder = RecordDecoder([*features, CategoricalFeature(odd, ("1",))])
+        assert decoder.columns(body_of([{**row, odd: 1.0}] * 3000), limits) is None
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_numeric_columns_are_floats_unless_a_required_one_holds_a_null(nullable: bool) -> None:
+    """Numbers (integers too) become float64, null NaN, where the feature may be missing; a required feature with a
+    null keeps its values, so that the refusal names the null."""
+    from api.inputs import Limits
+
+    features = [NumericFeature("n", nullable=nullable), CategoricalFeature("c", ("a",))]
+    limits = Limits.for_model(10_000, 3)
+    rows = [{"n": 1, "c": "a"}, {"n": 2.5, "c": "a"}, {"n": None, "c": "a"}] * 2000
+    columns = RecordDecoder(features).columns(body_of(rows), limits)
+    assert columns is not None
+    if nullable:
+        assert isinstance(columns["n"], np.ndarray) and columns["n"].dtype == np.float64
+        np.testing.assert_array_equal(columns["n"][:3], [1.0, 2.5, np.nan])
+    else:
+        assert columns["n"][:3] == [1.0, 2.5, None]
+    assert columns["c"][:2] == ["a", "a"]
+    full = RecordDecoder(features).columns(body_of([{"n": 3, "c": "a"}] * 6000), limits)
+    assert full is not None and isinstance(full["n"], np.ndarray)
+    for other in ("3", True, [1]):  # text, a boolean, a nested value: the rule's business, the common path's
+        assert RecordDecoder(features).columns(body_of([{"n": other, "c": "a"}] * 6000), limits) is None
