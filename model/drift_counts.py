@@ -224,10 +224,12 @@ class DriftRecorder:
         if not xs:
             return
         counts = np.zeros(self.baseline.n_bins, dtype=np.int64)
-        small = [(x, o) for x, o in zip(xs, outs, strict=True) if len(x) < COUNT_ALONE_ROWS]
-        for x, o in zip(xs, outs, strict=True):  # a large batch alone: no copy into one matrix
-            if len(x) >= COUNT_ALONE_ROWS:
+        small = []
+        for x, o in zip(xs, outs, strict=True):
+            if len(x) >= COUNT_ALONE_ROWS:  # a large batch alone: no copy into one matrix
                 counts += self.baseline.counts(x, o)
+            else:
+                small.append((x, o))
         if small:
             x = np.concatenate([x for x, _ in small])
             counts += self.baseline.counts(x, np.concatenate([o for _, o in small]))

@@ -80,10 +80,6 @@ class Predictor(ServedBundle):
         """Return the backend's raw outputs for an encoded matrix."""
         return self.backend.outputs(self._check_matrix(x))
 
-    def format(self, outputs: np.ndarray) -> list[dict[str, Any]]:
-        """Shape raw outputs into per-row result dicts."""
-        return Predictions(self.task, tuple(self.classes), outputs).records()
-
 
 @dataclass(frozen=True)
 class Predictions:
