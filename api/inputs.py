@@ -31,6 +31,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import ApiError, malformed
 from api.fastjson import UNPARSED, long_integer, try_loads
@@ -122,13 +123,26 @@ def media_type(request: Request) -> str:
     return (request.mimetype or "").lower()
 
 
+WHOLE_BODY = "treeport.body"
+"""The environ key under which a server that has read a request's whole body (`api.worker`) hands it to the app
+as bytes, beside `wsgi.input`. Werkzeug would otherwise copy it again out of the stream, 64 KB at a time into a
+growing buffer: about 0.6 ms per MB here, a tenth of a 10,000-row Arrow request."""
+
+
 def read_body(request: Request) -> bytes:
     """Return the body, or raise 413 when it is larger than MAX_CONTENT_LENGTH.
 
     Werkzeug refuses a Content-Length over the limit, but a streamed (chunked) body, which gunicorn
     passes on with `wsgi.input_terminated`, is read only up to the limit and then cut off without an
-    error; so a body that fills the limit is checked for one byte more.
+    error; so a body that fills the limit is checked for one byte more. A body the server has handed over
+    whole (`WHOLE_BODY`) is taken as it is.
     """
+    whole = request.environ.get(WHOLE_BODY)
+    if type(whole) is bytes and request.content_length == len(whole):
+        limit = request.max_content_length
+        if limit is not None and len(whole) > limit:
+            raise RequestEntityTooLarge
+        return whole
     body = request.get_data(cache=True)
     if request.content_length is not None:  # the usual case: Werkzeug has already held it to the limit
         return body

@@ -28,6 +28,8 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.wsgi import WSGIContainer
 
+from api.inputs import WHOLE_BODY
+
 BODY_TIMEOUT_SECONDS = 30.0
 # Tornado's own default (100 MB) when the app names no limit.
 DEFAULT_MAX_BODY = 100 * 1024 * 1024
@@ -40,7 +42,7 @@ class _WholeRequest(httputil.HTTPMessageDelegate):
         self.server = server
         self.connection = connection
         self.request: httputil.HTTPServerRequest | None = None
-        self._chunks = bytearray()
+        self._chunks: list[bytes] = []
         self._open = False
 
     def headers_received(
@@ -54,13 +56,14 @@ class _WholeRequest(httputil.HTTPMessageDelegate):
 
     def data_received(self, chunk: bytes) -> None:
         """Buffer a piece of the body."""
-        self._chunks += chunk
+        self._chunks.append(chunk)
 
     def finish(self) -> None:
         """Answer the complete request (no form or multipart parsing here: the app reads the raw body)."""
         assert self.request is not None
-        self.request.body = bytes(self._chunks)
-        self._chunks = bytearray()
+        # One buffer, written once (a growing bytearray is reallocated as it grows, then copied again).
+        self.request.body = b"".join(self._chunks)
+        self._chunks = []
         try:
             self.server.answer(self.request)
         finally:
@@ -68,7 +71,7 @@ class _WholeRequest(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         """The client went away before the request was complete."""
-        self._chunks = bytearray()
+        self._chunks = []
         self._close()
 
     def _close(self) -> None:
@@ -113,6 +116,7 @@ class _Server(HTTPServer):
         environ["RAW_URI"] = request.uri
         # The whole body is in wsgi.input, whether it came with a Content-Length or chunked.
         environ["wsgi.input_terminated"] = True
+        environ[WHOLE_BODY] = request.body
         reply: dict[str, Any] = {}
         chunks: list[bytes] = []
 
