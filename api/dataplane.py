@@ -203,6 +203,11 @@ class DataPlane:
         path to read it."""
         return self._decoders.for_features(predictor.schema.features).columns(body, limits)
 
+    def decoded_jsonl(self, body: bytes, predictor: Predictor, limits: Limits) -> dict[str, Any] | None:
+        """Return large JSON Lines of complete records as columns by msgspec (`api.records`), or None for the common
+        path to read them."""
+        return self._decoders.for_features(predictor.schema.features).jsonl_columns(body, limits)
+
     def records(self, body: bytes, mt: str, predictor: Predictor, explain: bool = False) -> Any:
         """Return the raw rows of a body of media type `mt` (`RECORD_TYPES`): a list of records, or columns by
         name (both read by `Preprocessor.transform`)."""
@@ -215,7 +220,7 @@ class DataPlane:
 
             return csv_columns(body, limits, features)
         if mt in JSONL_TYPES:
-            return jsonl_rows(body, limits)
+            return self.decoded_jsonl(body, predictor, limits) or jsonl_rows(body, limits)
         if mt in ARROW_TYPES:
             from api.columnar import arrow_columns
 
@@ -229,8 +234,11 @@ class DataPlane:
             from api.columnar import csv_matrix
 
             return csv_matrix(body, predictor.preprocessor.n_columns, self.limits(predictor))
-        if mt in JSONL_TYPES:
-            return jsonl_rows(body, self.limits(predictor), arrays=True, n_columns=predictor.preprocessor.n_columns)
+        if mt in JSONL_TYPES:  # records, or arrays of encoded values (which the typed decoder leaves alone)
+            limits = self.limits(predictor)
+            return self.decoded_jsonl(body, predictor, limits) or jsonl_rows(
+                body, limits, arrays=True, n_columns=predictor.preprocessor.n_columns
+            )
         if mt in RECORD_TYPES:
             return self.records(body, mt, predictor)
         raise unsupported_media(mt, INVOCATION_TYPES)

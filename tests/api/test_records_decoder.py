@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.errors import ApiError
-from api.inputs import check_json_size, json_rows, parse_json
+from api.inputs import check_json_size, json_rows, jsonl_rows, parse_json
 from api.records import MIN_BYTES, RecordDecoder
 from api.services import EXTENSION
 from model.errors import ValidationError
@@ -193,3 +193,108 @@ def test_numeric_columns_are_floats_unless_a_required_one_holds_a_null(nullable:
     assert full is not None and isinstance(full["n"], np.ndarray)
     for other in ("3", True, [1]):  # text, a boolean, a nested value: the rule's business, the common path's
         assert RecordDecoder(features).columns(body_of([{"n": other, "c": "a"}] * 6000), limits) is None
+
+
+# ---- JSON Lines of records ------------------------------------------------------------------------------------
+
+
+def jsonl_outcome(plane: Any, predictor: Any, body: bytes, common: bool) -> Any:
+    """Return the encoded matrix of a JSON Lines body, or what refused it, by the data plane or the common path."""
+    try:
+        if common:
+            rows = jsonl_rows(body, plane.limits(predictor))
+        else:
+            rows = plane.records(body, "application/jsonlines", predictor)
+        return predictor.encode(rows)
+    except ValidationError as exc:
+        return ("invalid", exc.message, exc.details)
+    except ApiError as exc:
+        return ("refused", exc.status, exc.code, exc.message)
+
+
+def jsonl_of(rows: list[Any]) -> bytes:
+    return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+
+
+def test_clean_json_lines_take_the_typed_path_and_give_the_same_matrix(served: tuple[Any, Any]) -> None:
+    plane, predictor = served
+    body = jsonl_of([dict(RECORD) for _ in range(ROWS)])
+    assert len(body) >= MIN_BYTES
+    columns = plane.decoded_jsonl(body, predictor, plane.limits(predictor))
+    assert columns is not None and list(columns) == predictor.schema.feature_names
+    assert_same(jsonl_outcome(plane, predictor, body, False), jsonl_outcome(plane, predictor, body, True))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.integers(0, ROWS - 1),
+            st.sampled_from(sorted(RECORD)),
+            st.one_of(st.sampled_from(ODD_VALUES), st.just("<absent>"), st.just("<unknown>")),
+        ),
+        max_size=4,
+    ),
+    # What can stand between and around the lines: the line ends, blank lines, spaces, a BOM, a lone CR, a record
+    # split over two lines or two on one.
+    text_edits=st.lists(
+        st.tuples(
+            st.integers(0, ROWS - 1),
+            st.sampled_from(
+                ["crlf", "blank line", "trailing spaces", "leading spaces", "lone cr", "split record", "two on a line"]
+            ),
+        ),
+        max_size=3,
+    ),
+    start=st.sampled_from([b"", b"\n", b"\xef\xbb\xbf", b"\r\n"]),
+)
+def test_every_json_lines_body_gives_what_the_common_path_gives(
+    served: tuple[Any, Any], changes: list[tuple[int, str, Any]], text_edits: list[tuple[int, str]], start: bytes
+) -> None:
+    plane, predictor = served
+    rows: list[Any] = [dict(RECORD) for _ in range(ROWS)]
+    for i, field, value in changes:
+        if value == "<absent>":
+            rows[i].pop(field, None)
+        elif value == "<unknown>":
+            rows[i]["zodiac"] = "leo"
+        else:
+            rows[i][field] = value
+    lines = [json.dumps(r).encode() for r in rows]
+    ends = [b"\n"] * ROWS
+    for i, edit in text_edits:
+        if edit == "crlf":
+            ends[i] = b"\r\n"
+        elif edit == "blank line":
+            ends[i] = b"\n\n"
+        elif edit == "trailing spaces":
+            lines[i] += b"  \t"
+        elif edit == "leading spaces":
+            lines[i] = b"  " + lines[i]
+        elif edit == "lone cr":
+            lines[i] = lines[i].replace(b", ", b",\r", 1)
+        elif edit == "split record":
+            lines[i] = lines[i].replace(b", ", b",\n", 1)
+        elif edit == "two on a line" and i + 1 < ROWS:
+            ends[i] = b", "
+    body = start + b"".join(line + end for line, end in zip(lines, ends, strict=True))
+    assert_same(jsonl_outcome(plane, predictor, body, False), jsonl_outcome(plane, predictor, body, True))
+
+
+def test_more_lines_than_rows_allowed_are_not_decoded(served: tuple[Any, Any]) -> None:
+    plane, predictor = served
+    limits = plane.limits(predictor)
+    body = jsonl_of([dict(RECORD)] * (limits.max_rows + 1))
+    assert RecordDecoder(predictor.schema.features).jsonl_columns(body, limits) is None
+    assert jsonl_outcome(plane, predictor, body, False)[:3] == ("refused", 413, "too_many_rows")
+
+
+def test_invocations_json_lines_of_records_match_predict(app: Flask) -> None:
+    """`/invocations` (Batch Transform) takes the same typed path for records; lines of encoded arrays are left to
+    the common path."""
+    client = app.test_client()
+    body = jsonl_of([dict(RECORD, person_age=20 + i % 50) for i in range(ROWS)])
+    want = client.post("/predict", json={"instances": [json.loads(line) for line in body.splitlines()]})
+    got = client.post("/invocations", data=body, content_type="application/jsonlines")
+    assert got.status_code == want.status_code == 200
+    assert got.get_json()["predictions"] == want.get_json()["predictions"]
