@@ -4,15 +4,17 @@ Both servers run under `api/gunicorn.conf.py` with the same worker count (the CP
 thread per worker, on 127.0.0.1:
   - `treeport`: `api.app:create_app()`, daal4py, `POST /predict`;
   - `plain_pandas`: `bench/peers/plain_xgboost.py`'s `POST /frame`, which reads each body the way a plain pandas app
-    does (`pd.DataFrame(records)`, `pd.DataFrame(**dataframe_split)`, `pd.read_csv`, `pyarrow.ipc` + `to_pandas`),
-    one-hot encodes with `pd.get_dummies`, calls XGBoost's `inplace_predict` and answers with `jsonify`.
+    does (`pd.DataFrame(records)`, `pd.DataFrame(**dataframe_split)`, `pd.read_csv`, `pyarrow.ipc` + `to_pandas`,
+    `pd.read_json(lines=True)`), one-hot encodes with `pd.get_dummies`, calls XGBoost's `inplace_predict` and
+    answers with `jsonify`.
 Each gets the same body per format, the same applicants: JSON `{"instances": [...]}` records, MLflow's
-`dataframe_split`, CSV with a header, and an Arrow IPC stream. A request is timed from the client (parse, validate,
-predict and serialise on the server, and the transfer both ways, one request at a time on a fresh connection);
-the server's CPU time per request (all its processes, from /proc) is read beside it, since a shared machine's
-other work disturbs it less. Rounds alternate which server goes first; each round sends every format's body
-`requests` times to each server. `ratio_vs_plain` is the peer's median latency over Treeport's in the same round,
-median over rounds (above 1: Treeport faster); `cpu_ratio_vs_plain` is the same in server CPU per request.
+`dataframe_split`, CSV with a header, an Arrow IPC stream, and JSON Lines of records (what SageMaker Batch Transform
+sends with SplitType Line). A request is timed from the client (parse, validate, predict and serialise on the
+server, and the transfer both ways, one request at a time on a fresh connection); the server's CPU time per request
+(all its processes, from /proc) is read beside it, since a shared machine's other work disturbs it less. Rounds
+alternate which server goes first; each round sends every format's body `requests` times to each server.
+`ratio_vs_plain` is the peer's median latency over Treeport's in the same round, median over rounds (above 1:
+Treeport faster); `cpu_ratio_vs_plain` is the same in server CPU per request.
 
 A format this Treeport does not take (an answer other than 200) is reported under `skipped`, with the status and
 the answer's first bytes, and the others are still measured.
@@ -32,12 +34,13 @@ from bench import servers as srv
 from bench.common import ModelUnderTest, print_table, records
 from model.hardware import allowed_cpus
 
-FORMATS = ("records", "dataframe_split", "csv", "arrow")
+FORMATS = ("records", "dataframe_split", "csv", "arrow", "jsonl")
 CONTENT_TYPES = {
     "records": "application/json",
     "dataframe_split": "application/json",
     "csv": "text/csv",
     "arrow": "application/vnd.apache.arrow.stream",
+    "jsonl": "application/jsonlines",
 }
 SERVERS = ("treeport", "plain_pandas")
 REQUEST_TIMEOUT_S = 120.0
@@ -65,6 +68,7 @@ def bodies(n: int, seed: int = 5) -> dict[str, bytes]:
     with pa.ipc.new_stream(sink, table.schema) as stream:
         stream.write_table(table)
     out["arrow"] = sink.getvalue()
+    out["jsonl"] = "".join(json.dumps(r) + "\n" for r in rows).encode()
     return out
 
 

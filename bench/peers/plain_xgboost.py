@@ -8,7 +8,8 @@ the bundle's `preprocessor.json`), `Booster.inplace_predict`, and `jsonify`. No 
 `POST /frame` is the same model served the way a plain pandas app reads batches: the body becomes a DataFrame
 (`pd.DataFrame(records)` for `{"instances": [...]}` or `{"dataframe_records": [...]}`, `pd.DataFrame(**split)` for
 MLflow's `{"dataframe_split": {...}}`, `pd.read_csv` for CSV with a header, `pyarrow.ipc` then `to_pandas` for an
-Arrow IPC stream), `pd.get_dummies` reindexed to the model's columns, `inplace_predict`, `jsonify`. No validation.
+Arrow IPC stream, `pd.read_json(lines=True)` for JSON Lines), `pd.get_dummies` reindexed to the model's columns,
+`inplace_predict`, `jsonify`. No validation.
 
 Environment: `BENCH_MODEL_DIR` (a folder holding `model.json` and `preprocessor.json`) and `BENCH_THREADS`
 (XGBoost threads per worker; default 1, so two workers on two CPUs do not oversubscribe them).
@@ -76,6 +77,8 @@ def read_frame(media_type: str, body: bytes) -> Any:
         import pyarrow as pa
 
         return pa.ipc.open_stream(body).read_all().to_pandas()
+    if media_type == "application/jsonlines":
+        return pd.read_json(io.BytesIO(body), lines=True)
     payload = json.loads(body)
     if "dataframe_split" in payload:
         return pd.DataFrame(**payload["dataframe_split"])
