@@ -112,6 +112,17 @@ def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
     return tuple(float(c) for c in np.unique(cuts) if c > present.min())
 
 
+def float32_ceiling(edges: np.ndarray) -> np.ndarray:
+    """Return, for each float64 edge, the smallest float32 at or above it (+inf past float32's range; NaN stays NaN):
+    for every float32 value v, `v >= edge` exactly when `v >= float32_ceiling(edge)`."""
+    edges = np.asarray(edges, dtype=np.float64)
+    with np.errstate(over="ignore"):  # past float32's largest: +inf, which is at or above the edge
+        ceiling = edges.astype(np.float32)
+        below = ceiling.astype(np.float64) < edges  # rounded to the nearer float32 below: take the next one up
+        ceiling[below] = np.nextafter(ceiling[below], np.float32(np.inf))
+    return ceiling
+
+
 def _numeric_ids(values: np.ndarray, edges: tuple[float, ...] | np.ndarray) -> np.ndarray:
     """Return each value's bin within its feature: 0 if missing, else 1 + the number of edges <= it."""
     ids = np.searchsorted(np.asarray(edges, dtype=np.float64), values.astype(np.float64), side="right") + 1
@@ -212,6 +223,11 @@ class Baseline:
         self._numeric_edges = np.full((len(numeric), width), np.nan)
         for j, (_, f) in enumerate(numeric):
             self._numeric_edges[j, : len(f.edges)] = f.edges
+        # The encoded matrix is float32, and a float32 value is >= an edge exactly when it is >= the smallest float32
+        # at or above that edge: those edges compare the columns as they are (a quarter of the bytes of float64),
+        # and a bin below 255 fits in a byte.
+        self._numeric_edges32 = float32_ceiling(self._numeric_edges)
+        self._bin_type = np.uint8 if width < 255 else np.intp
         self._numeric_offsets = np.array([[self.offsets[i]] for i, _ in numeric], dtype=np.intp).reshape(-1, 1)
         categorical = [(i, f) for i, f in enumerate(features) if f.kind == "categorical"]
         # Categorical: a row's code in each feature is the dot product of its one-hot block with 1..k; a missing
@@ -247,7 +263,8 @@ class Baseline:
             stop = min(start + COUNT_CHUNK_ROWS, n)
             chunk = x[start:stop]
             if n_numeric:
-                ids[:n_numeric, start:stop] = self._numeric_bins(chunk[:, self._numeric_columns].T.astype(np.float64))
+                ids[:n_numeric, start:stop] = self._numeric_bins(chunk[:, self._numeric_columns].T)
+                ids[:n_numeric, start:stop] += self._numeric_offsets
             if n_categorical:
                 # NaN (missing or unseen) becomes 0 first (fmax drops NaN): in the product a NaN would spill into
                 # every feature's code.
@@ -258,12 +275,15 @@ class Baseline:
         return np.bincount(ids.ravel(), minlength=self.n_bins).astype(np.int64)
 
     def _numeric_bins(self, values: np.ndarray) -> np.ndarray:
-        """Return the flat bin of each value of `values` (numeric features by rows): its offset, 0 when missing."""
-        bins = np.ones(values.shape, dtype=np.intp)
-        for j in range(self._numeric_edges.shape[1]):
-            bins += values >= self._numeric_edges[:, j : j + 1]
+        """Return the bin of each value of `values` (numeric features by rows) within its feature, 0 when missing."""
+        if values.dtype == np.float32:
+            edges, bins = self._numeric_edges32, np.ones(values.shape, dtype=self._bin_type)
+        else:
+            edges, bins = self._numeric_edges, np.ones(values.shape, dtype=np.intp)
+            values = values.astype(np.float64)
+        for j in range(edges.shape[1]):
+            bins += values >= edges[:, j : j + 1]
         bins[np.isnan(values)] = 0
-        bins += self._numeric_offsets
         return bins
 
     def _score_ids(self, outputs: np.ndarray, n: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from model.drift import (
     PSI_FLOOR,
     Baseline,
     fit_baseline,
+    float32_ceiling,
     plot_drift,
     psi,
 )
@@ -239,3 +240,27 @@ def test_plot_is_a_png(small: tuple[Preprocessor, Baseline, np.ndarray]) -> None
     _, baseline, x = small
     report = baseline.report(baseline.counts(x, np.arange(100) / 100))
     assert plot_drift(report.features[0], "m 1").startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_float32_ceilings_compare_as_the_float64_edges() -> None:
+    """Edges between float32s, on them, at float32's limits and beyond: every float32 value near one compares with
+    its ceiling as it compares with the edge itself."""
+    rng = np.random.default_rng(5)
+    f32 = np.finfo(np.float32)
+    largest = float(f32.max)
+    edges = np.concatenate(
+        [
+            [0.1, -0.1, 1 / 3, 0.0, -0.0, 1.0, 2.0**-149, largest, -largest, 1e39, -1e39, 1e-50, np.nan],
+            [largest * (1 + 2**-30), -largest * (1 + 2**-30)],  # round to the largest float32, yet are past it
+            rng.normal(0, 1e3, 200),
+            rng.normal(0, 1, 200).astype(np.float32).astype(np.float64),  # exactly representable
+        ]
+    )
+    ceilings = float32_ceiling(edges)
+    assert ceilings.dtype == np.float32 and np.isnan(ceilings[12])
+    for edge, ceiling in zip(edges[:12].tolist() + edges[13:].tolist(), np.delete(ceilings, 12), strict=True):
+        near = np.float32(edge) if abs(edge) <= largest else np.float32(math.copysign(largest, edge))
+        with np.errstate(over="ignore"):  # the next float32 past the largest is inf
+            up, down = np.nextafter(near, np.float32(np.inf)), np.nextafter(near, np.float32(-np.inf))
+        values = np.array([near, down, up, np.inf, -np.inf], dtype=np.float32)
+        assert ((values >= ceiling) == (values.astype(np.float64) >= edge)).all(), edge
