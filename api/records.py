@@ -111,6 +111,8 @@ class RecordDecoder:
         if self._decoder is None or len(body) < MIN_BYTES:
             return None
         text = body.strip(b"\n")
+        if text.lstrip()[:1] != b"{":  # lines of arrays (`/invocations`' encoded rows), or no JSON Lines of records
+            return None
         if b"\r" in text and text.count(b"\r") != text.count(b"\r\n"):
             return None
         if text.count(b"\n") + 1 > limits.max_rows:  # too many lines: the common path counts them and says so
