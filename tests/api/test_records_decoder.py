@@ -44,6 +44,30 @@ ODD_VALUES = [
 ]
 
 
+CHANGES = st.lists(
+    st.tuples(
+        st.integers(0, ROWS - 1),
+        st.sampled_from(sorted(RECORD)),
+        st.one_of(st.sampled_from(ODD_VALUES), st.just("<absent>"), st.just("<unknown>")),
+    ),
+    max_size=4,
+)
+"""Edits of a body's records: a field set to an odd value, taken out, or an unknown one added."""
+
+
+def edited_records(changes: list[tuple[int, str, Any]]) -> list[Any]:
+    """Return `ROWS` copies of the example record with `changes` (drawn from `CHANGES`) made."""
+    rows: list[Any] = [dict(RECORD) for _ in range(ROWS)]
+    for i, field, value in changes:
+        if value == "<absent>":
+            rows[i].pop(field, None)
+        elif value == "<unknown>":
+            rows[i]["zodiac"] = "leo"
+        else:
+            rows[i][field] = value
+    return rows
+
+
 def outcome(plane: Any, predictor: Any, body: bytes, common: bool) -> Any:
     """Return the encoded matrix of `body`, or what refused it, by the data plane or by the common path alone."""
     try:
@@ -78,39 +102,30 @@ def body_of(rows: list[Any], **envelope: Any) -> bytes:
     return json.dumps({"instances": rows, **envelope}).encode()
 
 
-def test_a_clean_body_takes_the_typed_path_and_gives_the_same_matrix(served: tuple[Any, Any]) -> None:
+@pytest.mark.parametrize("lines", [False, True], ids=["instances", "json-lines"])
+def test_a_clean_body_takes_the_typed_path_and_gives_the_same_matrix(served: tuple[Any, Any], lines: bool) -> None:
     plane, predictor = served
-    body = body_of([dict(RECORD) for _ in range(ROWS)])
+    rows = [dict(RECORD) for _ in range(ROWS)]
+    if lines:
+        body, decoded, result = jsonl_of(rows), plane.decoded_jsonl, jsonl_outcome
+    else:
+        body, decoded, result = body_of(rows), plane.decoded_records, outcome
     assert len(body) >= MIN_BYTES
-    columns = plane.decoded_records(body, predictor, plane.limits(predictor))
+    columns = decoded(body, predictor, plane.limits(predictor))
     assert columns is not None and list(columns) == predictor.schema.feature_names
-    assert_same(outcome(plane, predictor, body, common=False), outcome(plane, predictor, body, common=True))
+    assert_same(result(plane, predictor, body, common=False), result(plane, predictor, body, common=True))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    changes=st.lists(
-        st.tuples(
-            st.integers(0, ROWS - 1),
-            st.sampled_from(sorted(RECORD)),
-            st.one_of(st.sampled_from(ODD_VALUES), st.just("<absent>"), st.just("<unknown>")),
-        ),
-        max_size=4,
-    ),
+    changes=CHANGES,
     row_kind=st.sampled_from(["records", "one row not an object", "an extra envelope member"]),
 )
 def test_every_body_gives_what_the_common_path_gives(
     served: tuple[Any, Any], changes: list[tuple[int, str, Any]], row_kind: str
 ) -> None:
     plane, predictor = served
-    rows: list[Any] = [dict(RECORD) for _ in range(ROWS)]
-    for i, field, value in changes:
-        if value == "<absent>":
-            rows[i].pop(field, None)
-        elif value == "<unknown>":
-            rows[i]["zodiac"] = "leo"
-        else:
-            rows[i][field] = value
+    rows = edited_records(changes)
     envelope: dict[str, Any] = {}
     if row_kind == "one row not an object":
         rows[ROWS // 2] = [1, 2]
@@ -216,25 +231,9 @@ def jsonl_of(rows: list[Any]) -> bytes:
     return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
 
 
-def test_clean_json_lines_take_the_typed_path_and_give_the_same_matrix(served: tuple[Any, Any]) -> None:
-    plane, predictor = served
-    body = jsonl_of([dict(RECORD) for _ in range(ROWS)])
-    assert len(body) >= MIN_BYTES
-    columns = plane.decoded_jsonl(body, predictor, plane.limits(predictor))
-    assert columns is not None and list(columns) == predictor.schema.feature_names
-    assert_same(jsonl_outcome(plane, predictor, body, False), jsonl_outcome(plane, predictor, body, True))
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    changes=st.lists(
-        st.tuples(
-            st.integers(0, ROWS - 1),
-            st.sampled_from(sorted(RECORD)),
-            st.one_of(st.sampled_from(ODD_VALUES), st.just("<absent>"), st.just("<unknown>")),
-        ),
-        max_size=4,
-    ),
+    changes=CHANGES,
     # What can stand between and around the lines: the line ends, blank lines, spaces, a BOM, a lone CR, a record
     # split over two lines or two on one.
     text_edits=st.lists(
@@ -252,14 +251,7 @@ def test_every_json_lines_body_gives_what_the_common_path_gives(
     served: tuple[Any, Any], changes: list[tuple[int, str, Any]], text_edits: list[tuple[int, str]], start: bytes
 ) -> None:
     plane, predictor = served
-    rows: list[Any] = [dict(RECORD) for _ in range(ROWS)]
-    for i, field, value in changes:
-        if value == "<absent>":
-            rows[i].pop(field, None)
-        elif value == "<unknown>":
-            rows[i]["zodiac"] = "leo"
-        else:
-            rows[i][field] = value
+    rows = edited_records(changes)
     lines = [json.dumps(r).encode() for r in rows]
     ends = [b"\n"] * ROWS
     for i, edit in text_edits:
