@@ -137,3 +137,21 @@ def test_serve_answers_ping_and_invocations_from_model_tar_gz(
     assert all(0.0 <= float(line) <= 1.0 for line in body.decode().split()) and len(body.decode().split()) == 2
     status, body = request("POST", base + "/invocations", b"1,2\n", {"Content-Type": "text/csv"})
     assert (status, json.loads(body)["error"]["code"]) == (422, "wrong_column_count"), body[:300]
+
+    # Batch Transform's JSON Lines of records (SplitType Line, MultiRecord): a body large enough for the typed
+    # decoder the image carries (msgspec), answered line for line as the same records are in `instances`.
+    rows = [dict(EXAMPLE_RECORD, person_age=20 + i % 50, loan_amnt=1000 + 37 * i) for i in range(1000)]
+    lines = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    assert len(lines) > 1 << 16
+    jsonl = {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"}
+    status, body = request("POST", base + "/invocations", lines, jsonl)
+    assert status == 200, body[:500]
+    answered = [json.loads(line) for line in body.decode().splitlines()]
+    status, body = request(
+        "POST", base + "/invocations", json.dumps({"instances": rows}).encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 200, body[:500]
+    assert answered == json.loads(body)["predictions"]
+    broken = lines.replace(b"\n", b"\n{\n", 1)  # line 1 is not a record: the common path names it
+    status, body = request("POST", base + "/invocations", broken, {"Content-Type": "application/jsonlines"})
+    assert status == 400 and "line 1" in json.loads(body)["error"]["message"], body[:300]
