@@ -133,6 +133,7 @@ def test_vectorised_lookup_matches_searchsorted_per_value() -> None:
     xs = pre.transform_frame(served)
     scores = rng.random(300)
     counts = baseline.counts(xs, scores)
+    np.testing.assert_array_equal(baseline.counts(xs.astype(np.float64), scores), counts)  # float64 rows compare alike
     n = baseline.features[0]
     expected_bins = [0 if math.isnan(v) else 1 + int(np.searchsorted(n.edges, v, side="right")) for v in xs[:, 0]]
     assert counts[: len(n.labels)].tolist() == np.bincount(expected_bins, minlength=len(n.labels)).tolist()
